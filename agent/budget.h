@@ -1,0 +1,29 @@
+// The size budget: predicting a policy's bytes from the model description,
+// and clamping actions so every candidate meets the target (as AMC/HAQ do,
+// rather than hoping the reward teaches it).
+#pragma once
+
+#include <vector>
+
+#include "shrink/v1/types.pb.h"
+
+namespace shrink::agent {
+
+// Predicted weight bytes of the model after `actions` (one per layer, in
+// order). Pruning a layer's outputs also shrinks the next layer's inputs.
+double EstimateBytes(const v1::ModelDescription& model, const std::vector<v1::LayerAction>& actions);
+
+// Predicted bytes after / bytes before.
+double EstimateSizeRatio(const v1::ModelDescription& model,
+                         const std::vector<v1::LayerAction>& actions);
+
+// Makes `actions` meet `target_size` (a size ratio): first lowers bits to 8
+// on the largest layers, then raises prune ratios of prunable layers evenly,
+// up to 0.9. Returns whether the target is met.
+bool ClampToSizeTarget(const v1::ModelDescription& model, double target_size,
+                       std::vector<v1::LayerAction>* actions);
+
+// Wraps per-layer actions as a Policy.
+v1::Policy ToPolicy(const std::vector<v1::LayerAction>& actions);
+
+}  // namespace shrink::agent
