@@ -1,0 +1,694 @@
+#include "server/coordinator.h"
+
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "agent/reward.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/policy.h"
+#include "common/sha256.h"
+#include "common/status.h"
+
+namespace shrink::server {
+namespace {
+
+constexpr int kMaxBudget = 100000;
+const char* const kBuiltinTasks[] = {"fashion-mnist"};
+
+int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
+
+std::string RandomId(const char* prefix) {
+  static std::mutex mu;
+  static std::mt19937_64 rng(std::random_device{}());
+  std::lock_guard<std::mutex> lock(mu);
+  return absl::StrFormat("%s%012x", prefix, rng() & 0xffffffffffffULL);
+}
+
+// Better = meets the goal, then higher reward.
+bool IsBetter(const v1::CandidateSummary& a, const v1::CandidateSummary& b) {
+  if (a.outcome() != "ok") return false;
+  if (b.outcome() != "ok") return true;
+  if (a.feasible() != b.feasible()) return a.feasible();
+  return a.reward() > b.reward();
+}
+
+const char* KindName(v1::Task::Kind kind) {
+  switch (kind) {
+    case v1::Task::DESCRIBE: return "describe";
+    case v1::Task::EVALUATE: return "evaluate";
+    case v1::Task::FINALIZE: return "finalize";
+    default: return "unknown";
+  }
+}
+
+}  // namespace
+
+std::string JobStateName(v1::JobState state) {
+  switch (state) {
+    case v1::QUEUED: return "queued";
+    case v1::SEARCHING: return "searching";
+    case v1::FINALIZING: return "finalizing";
+    case v1::SUCCEEDED: return "succeeded";
+    case v1::FAILED: return "failed";
+    case v1::CANCELLED: return "cancelled";
+    default: return "unspecified";
+  }
+}
+
+bool IsTerminal(v1::JobState state) {
+  return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
+}
+
+Coordinator::Coordinator(const CoordinatorOptions& options, CoordinatorMetrics* metrics)
+    : options_(options), metrics_(metrics) {}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const CoordinatorOptions& options,
+                                                                 CoordinatorMetrics* metrics) {
+  if (options.state_dir.empty()) return absl::InvalidArgumentError("--state: a folder is required");
+  SHRINK_RETURN_IF_ERROR(MakeDirs(options.state_dir));
+  std::unique_ptr<Coordinator> c(new Coordinator(options, metrics));
+  SHRINK_ASSIGN_OR_RETURN(c->store_, JobStore::Open(options.state_dir + "/shrink.db"));
+  SHRINK_ASSIGN_OR_RETURN(c->blobs_, BlobStore::Open(options.state_dir + "/blobs"));
+  c->blobs_->set_max_blob_bytes(options.max_blob_bytes);
+  SHRINK_RETURN_IF_ERROR(c->Recover());
+  c->lease_thread_ = std::thread([raw = c.get()] { raw->LeaseLoop(); });
+  return c;
+}
+
+Coordinator::~Coordinator() { Shutdown(); }
+
+void Coordinator::Shutdown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    shutdown_ = true;
+  }
+  changed_.notify_all();
+  if (lease_thread_.joinable()) lease_thread_.join();
+}
+
+absl::Status Coordinator::Recover() {
+  SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> all, store_->ListJobs());
+  SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> unfinished, store_->ListUnfinishedJobs());
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& job : all) {
+    if (IsTerminal(job.state())) finished_by_state_[JobStateName(job.state())]++;
+  }
+  for (v1::Job& job : unfinished) {
+    JobRuntime& runtime = jobs_[job.id()];
+    runtime.job = std::move(job);
+    runtime.job.set_in_flight(0);
+    if (runtime.job.state() == v1::SEARCHING || runtime.job.state() == v1::FINALIZING) {
+      auto search = MakeSearchLocked(runtime.job);
+      if (!search.ok()) {
+        FailJobLocked(runtime, std::string(search.status().message()));
+        continue;
+      }
+      runtime.search = std::move(*search);
+      SHRINK_ASSIGN_OR_RETURN(auto candidates, store_->ListCandidates(runtime.job.id()));
+      // Replay the search: the same proposals in the same order, so the
+      // next proposal is the one after the last candidate recorded.
+      int64_t next = 0;
+      for (const auto& c : candidates) next = std::max(next, c.id() + 1);
+      for (int64_t i = 0; i < next; ++i) runtime.search->Propose();
+      for (const auto& c : candidates) {
+        if (c.outcome() == "ok") runtime.search->Observe(c.policy(), c.evaluation(), c.reward());
+      }
+      runtime.next_candidate_id = next;
+    }
+    SHRINK_LOG(INFO) << "resuming job " << runtime.job.id() << " ("
+                     << JobStateName(runtime.job.state()) << ", " << runtime.job.evaluated() << "/"
+                     << runtime.job.spec().budget() << " evaluated)";
+  }
+  PumpLocked();
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
+  bool has_config = false, has_weights = false;
+  for (const auto& file : spec.model_files()) {
+    if (!IsSha256Hex(file.sha256())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.model_files[", file.name(), "].sha256 is not a sha256 hex digest"));
+    }
+    if (!blobs_->Has(file.sha256())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spec.model_files[", file.name(), "]: blob ", file.sha256(), " was not uploaded"));
+    }
+    has_config |= file.name() == "config.json";
+    has_weights |= file.name() == "model.safetensors";
+  }
+  if (!has_config || !has_weights) {
+    return absl::InvalidArgumentError(
+        "spec.model_files must contain config.json and model.safetensors");
+  }
+  if (std::find(std::begin(kBuiltinTasks), std::end(kBuiltinTasks), spec.task().name()) ==
+      std::end(kBuiltinTasks)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.task.name: unknown task '", spec.task().name(), "' (known: fashion-mnist)"));
+  }
+  for (const auto& file : spec.task().data_files()) {
+    if (!IsSha256Hex(file.sha256()) || !blobs_->Has(file.sha256())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("spec.task.data_files[", file.name(), "]: blob was not uploaded"));
+    }
+  }
+  const v1::Goal& goal = spec.goal();
+  if (!(goal.target_size() > 0 && goal.target_size() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.goal.target_size %g is outside (0, 1]", goal.target_size()));
+  }
+  if (!(goal.min_retention() >= 0 && goal.min_retention() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.goal.min_retention %g is outside [0, 1]", goal.min_retention()));
+  }
+  if (spec.budget() < 1 || spec.budget() > kMaxBudget) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.budget %d is outside [1, %d]", spec.budget(), kMaxBudget));
+  }
+  if (spec.max_in_flight() < 0) return absl::InvalidArgumentError("spec.max_in_flight is negative");
+  const auto& r = spec.reward();
+  if (r.alpha() < 0 || r.beta() < 0 || r.gamma() < 0 || r.delta() < 0) {
+    return absl::InvalidArgumentError("spec.reward: weights must be >= 0");
+  }
+  // The search name is checked by building one on a one-layer model.
+  agent::SearchContext probe;
+  probe.model.add_layers()->set_name("probe");
+  probe.goal = goal;
+  probe.budget = 1;
+  auto search = agent::MakeSearch(spec.search().empty() ? "random" : spec.search(), probe);
+  if (!search.ok()) {
+    return absl::Status(search.status().code(),
+                        absl::StrCat("spec.search: ", search.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in) {
+  v1::JobSpec spec = spec_in;
+  if (spec.search().empty()) spec.set_search("random");
+  SHRINK_RETURN_IF_ERROR(ValidateSpec(spec));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!spec.client_request_id().empty()) {
+    auto existing = store_->FindJobByRequestId(spec.client_request_id());
+    if (existing.ok()) {
+      auto it = jobs_.find(*existing);
+      if (it != jobs_.end()) return it->second.job;
+      return store_->GetJob(*existing);
+    }
+  }
+  v1::Job job;
+  job.set_id(RandomId("job-"));
+  *job.mutable_spec() = spec;
+  job.set_state(v1::QUEUED);
+  job.set_created_unix_ms(NowMs());
+  job.set_updated_unix_ms(job.created_unix_ms());
+  SHRINK_RETURN_IF_ERROR(store_->PutJob(job));
+  JobRuntime& runtime = jobs_[job.id()];
+  runtime.job = job;
+  if (metrics_) metrics_->JobSubmitted();
+  SHRINK_LOG(INFO) << "job " << job.id() << " submitted: task " << spec.task().name() << ", search "
+                   << spec.search() << ", budget " << spec.budget();
+  PumpLocked();
+  return runtime.job;
+}
+
+absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = jobs_.find(id); it != jobs_.end()) return it->second.job;
+  return store_->GetJob(id);
+}
+
+absl::StatusOr<std::vector<v1::Job>> Coordinator::ListJobs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, store_->ListJobs());
+  for (auto& job : jobs) {
+    if (auto it = jobs_.find(job.id()); it != jobs_.end()) job = it->second.job;
+  }
+  return jobs;
+}
+
+absl::StatusOr<std::vector<v1::CandidateSummary>> Coordinator::ListCandidates(const std::string& id) {
+  SHRINK_RETURN_IF_ERROR(GetJob(id).status());
+  return store_->ListCandidates(id);
+}
+
+absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) {
+    SHRINK_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+    return job;  // already finished: cancelling is a no-op
+  }
+  JobRuntime& runtime = it->second;
+  DropJobTasksLocked(id);
+  runtime.job.set_state(v1::CANCELLED);
+  runtime.job.set_in_flight(0);
+  SaveJobLocked(runtime);
+  v1::Job job = runtime.job;
+  PumpLocked();  // retires the job and hands its slots to others
+  return job;
+}
+
+absl::Status Coordinator::WaitForJobChange(const std::string& id, uint64_t* version,
+                                           absl::Duration timeout, v1::JobEvent* event) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  while (true) {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) {
+      // Finished (or unknown): the stored job is the final word.
+      SHRINK_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
+      *event->mutable_job() = job;
+      *version = UINT64_MAX;
+      return absl::OkStatus();
+    }
+    if (it->second.version > *version) {
+      *version = it->second.version;
+      *event->mutable_job() = it->second.job;
+      *event->mutable_last_candidate() = it->second.last_candidate;
+      return absl::OkStatus();
+    }
+    if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
+    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+      return absl::DeadlineExceededError("no change");
+    }
+  }
+}
+
+std::string Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string id = RandomId("worker-");
+  WorkerState& w = workers_[id];
+  w.info = request;
+  if (w.info.slots() < 1) w.info.set_slots(1);
+  SHRINK_LOG(INFO) << "worker " << id << " (" << request.name() << ") registered with "
+                   << w.info.slots() << " slots";
+  return id;
+}
+
+absl::Status Coordinator::AttachWorker(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown worker ", worker_id, "; register first"));
+  }
+  if (it->second.attached) {
+    return absl::AlreadyExistsError(absl::StrCat("worker ", worker_id, " already has a task stream"));
+  }
+  it->second.attached = true;
+  UpdateGaugesLocked();
+  PumpLocked();
+  return absl::OkStatus();
+}
+
+Coordinator::Next Coordinator::NextMessageForWorker(const std::string& worker_id,
+                                                    absl::Duration timeout,
+                                                    v1::CoordinatorMessage* message) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
+  while (true) {
+    auto it = workers_.find(worker_id);
+    if (shutdown_ || it == workers_.end() || !it->second.attached) return Next::kClosed;
+    if (!it->second.outbox.empty()) {
+      *message = std::move(it->second.outbox.front());
+      it->second.outbox.pop_front();
+      return Next::kMessage;
+    }
+    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) return Next::kTimeout;
+  }
+}
+
+void Coordinator::DetachWorker(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = workers_.find(worker_id);
+  if (it == workers_.end()) return;
+  std::set<std::string> running = std::move(it->second.running);
+  workers_.erase(it);
+  SHRINK_LOG(INFO) << "worker " << worker_id << " left; " << running.size() << " task(s) requeued";
+  for (const auto& task_id : running) RequeueOrFailLocked(task_id, "worker disconnected");
+  UpdateGaugesLocked();
+  PumpLocked();
+  changed_.notify_all();
+}
+
+void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResult& result) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto task_it = tasks_.find(result.task_id());
+  if (task_it == tasks_.end() || task_it->second.worker_id != worker_id) {
+    // A recalled or re-leased task: the answer no longer counts.
+    return;
+  }
+  PendingTask task = std::move(task_it->second);
+  tasks_.erase(task_it);
+  if (auto w = workers_.find(worker_id); w != workers_.end()) w->second.running.erase(task.task.task_id());
+  double seconds = absl::ToDoubleSeconds(absl::Now() - task.dispatched_at);
+  if (metrics_) {
+    metrics_->CandidateCompleted(result.ok() ? "ok" : "failed");
+    metrics_->ObserveEvaluationSeconds(seconds);
+  }
+  auto job_it = jobs_.find(task.task.job_id());
+  if (job_it != jobs_.end()) {
+    JobRuntime& runtime = job_it->second;
+    runtime.job.set_in_flight(std::max(0, runtime.job.in_flight() - 1));
+    switch (task.task.kind()) {
+      case v1::Task::DESCRIBE:
+        if (result.ok()) {
+          OnDescribedLocked(runtime, result);
+        } else if (task.attempts < options_.max_attempts) {
+          task.worker_id.clear();
+          std::string id = task.task.task_id();
+          tasks_[id] = std::move(task);
+          queue_.push_back(id);
+          runtime.job.set_in_flight(runtime.job.in_flight() + 1);
+        } else {
+          FailJobLocked(runtime, absl::StrCat("describing the model failed: ", result.error()));
+        }
+        break;
+      case v1::Task::EVALUATE:
+        OnEvaluatedLocked(runtime, task, result, worker_id);
+        break;
+      case v1::Task::FINALIZE:
+        if (result.ok()) {
+          OnFinalizedLocked(runtime, result);
+        } else {
+          FailJobLocked(runtime, absl::StrCat("finalizing the best policy failed: ", result.error()));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  UpdateGaugesLocked();
+  PumpLocked();
+}
+
+void Coordinator::OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& result) {
+  *runtime.job.mutable_description() = result.description();
+  auto search = MakeSearchLocked(runtime.job);
+  if (!search.ok()) {
+    FailJobLocked(runtime, std::string(search.status().message()));
+    return;
+  }
+  runtime.search = std::move(*search);
+  runtime.job.set_state(v1::SEARCHING);
+  SaveJobLocked(runtime);
+}
+
+void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task,
+                                    const v1::TaskResult& result, const std::string& worker_id) {
+  v1::CandidateSummary c;
+  c.set_id(task.candidate_id);
+  *c.mutable_policy() = task.task.policy();
+  c.set_worker(worker_id);
+  c.set_seconds(result.seconds());
+  if (result.ok()) {
+    c.set_outcome("ok");
+    *c.mutable_evaluation() = result.evaluation();
+    c.set_reward(agent::ComputeReward(runtime.job.spec().reward(), runtime.job.spec().goal(),
+                                      result.evaluation()));
+    c.set_feasible(agent::MeetsGoal(runtime.job.spec().goal(), result.evaluation()));
+    if (runtime.search) runtime.search->Observe(c.policy(), c.evaluation(), c.reward());
+  } else {
+    c.set_outcome("failed");
+    c.set_error(result.error());
+    runtime.job.set_failed(runtime.job.failed() + 1);
+  }
+  runtime.proposed.erase(task.candidate_id);
+  runtime.job.set_evaluated(runtime.job.evaluated() + 1);
+  if (!runtime.job.has_best() || IsBetter(c, runtime.job.best())) *runtime.job.mutable_best() = c;
+  runtime.last_candidate = c;
+  runtime.job.set_updated_unix_ms(NowMs());
+  if (auto s = store_->PutCandidateAndJob(c, runtime.job); !s.ok()) {
+    SHRINK_LOG(ERROR) << "cannot record candidate " << c.id() << " of " << runtime.job.id() << ": "
+                      << s.message();
+  }
+  if (metrics_ && runtime.job.best().outcome() == "ok") {
+    metrics_->SetBestReward(runtime.job.id(), runtime.job.best().reward());
+  }
+  TouchLocked(runtime);
+}
+
+void Coordinator::OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& result) {
+  for (const auto& file : result.artifact_files()) {
+    if (!blobs_->Has(file.sha256())) {
+      FailJobLocked(runtime, absl::StrCat("artifact file ", file.name(), " never reached the blob store"));
+      return;
+    }
+  }
+  *runtime.job.mutable_final_evaluation() = result.evaluation();
+  *runtime.job.mutable_artifact_files() = result.artifact_files();
+  runtime.job.set_goal_met(agent::MeetsGoal(runtime.job.spec().goal(), result.evaluation()));
+  runtime.job.set_state(v1::SUCCEEDED);
+  SHRINK_LOG(INFO) << "job " << runtime.job.id() << " succeeded: size "
+                   << result.evaluation().size_ratio() << ", retention "
+                   << result.evaluation().retention() << ", speedup " << result.evaluation().speedup();
+  SaveJobLocked(runtime);
+}
+
+void Coordinator::FailJobLocked(JobRuntime& runtime, const std::string& error) {
+  SHRINK_LOG(WARNING) << "job " << runtime.job.id() << " failed: " << error;
+  DropJobTasksLocked(runtime.job.id());
+  runtime.job.set_state(v1::FAILED);
+  runtime.job.set_error(error);
+  runtime.job.set_in_flight(0);
+  SaveJobLocked(runtime);
+}
+
+void Coordinator::SaveJobLocked(JobRuntime& runtime) {
+  runtime.job.set_updated_unix_ms(NowMs());
+  if (auto s = store_->PutJob(runtime.job); !s.ok()) {
+    SHRINK_LOG(ERROR) << "cannot save job " << runtime.job.id() << ": " << s.message();
+  }
+  TouchLocked(runtime);
+}
+
+void Coordinator::TouchLocked(JobRuntime& runtime) {
+  ++runtime.version;
+  changed_.notify_all();
+}
+
+void Coordinator::DropJobTasksLocked(const std::string& job_id) {
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->second.task.job_id() != job_id) {
+      ++it;
+      continue;
+    }
+    if (!it->second.worker_id.empty()) {
+      auto w = workers_.find(it->second.worker_id);
+      if (w != workers_.end()) {
+        w->second.running.erase(it->first);
+        v1::CoordinatorMessage recall;
+        recall.mutable_cancel()->set_task_id(it->first);
+        w->second.outbox.push_back(std::move(recall));
+      }
+    }
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), it->first), queue_.end());
+    it = tasks_.erase(it);
+  }
+  changed_.notify_all();
+}
+
+absl::StatusOr<std::unique_ptr<agent::Search>> Coordinator::MakeSearchLocked(const v1::Job& job) {
+  agent::SearchContext context;
+  context.model = job.description();
+  context.goal = job.spec().goal();
+  context.budget = job.spec().budget();
+  context.seed = job.spec().seed();
+  return agent::MakeSearch(job.spec().search(), context);
+}
+
+int Coordinator::TotalSlotsLocked() const {
+  int total = 0;
+  for (const auto& [id, w] : workers_) {
+    if (w.attached) total += w.info.slots();
+  }
+  return total;
+}
+
+int Coordinator::FreeSlotsLocked() const {
+  int free = 0;
+  for (const auto& [id, w] : workers_) {
+    if (w.attached) free += std::max(0, w.info.slots() - static_cast<int>(w.running.size()));
+  }
+  return free;
+}
+
+void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
+                                    const v1::Policy& policy, int64_t candidate_id) {
+  PendingTask pending;
+  v1::Task& task = pending.task;
+  task.set_task_id(absl::StrCat(runtime.job.id(), "-", KindName(kind), "-",
+                                candidate_id >= 0 ? candidate_id : 0, "-", ++next_task_number_));
+  task.set_job_id(runtime.job.id());
+  task.set_kind(kind);
+  *task.mutable_model_files() = runtime.job.spec().model_files();
+  *task.mutable_task() = runtime.job.spec().task();
+  *task.mutable_policy() = policy;
+  pending.candidate_id = candidate_id;
+  queue_.push_back(task.task_id());
+  tasks_[task.task_id()] = std::move(pending);
+  runtime.job.set_in_flight(runtime.job.in_flight() + 1);
+}
+
+void Coordinator::FillJobLocked(JobRuntime& runtime) {
+  v1::Job& job = runtime.job;
+  if (job.state() == v1::QUEUED) {
+    if (job.in_flight() == 0) EnqueueTaskLocked(runtime, v1::Task::DESCRIBE, v1::Policy(), -1);
+    return;
+  }
+  if (job.state() == v1::FINALIZING) {
+    if (job.in_flight() == 0) EnqueueTaskLocked(runtime, v1::Task::FINALIZE, job.best().policy(), -1);
+    return;
+  }
+  if (job.state() != v1::SEARCHING || !runtime.search) return;
+  // Keep as many candidates in flight as there are worker slots (K), so the
+  // search proposes from its freshest state rather than far ahead.
+  int limit = std::max(1, TotalSlotsLocked());
+  if (job.spec().max_in_flight() > 0) limit = std::min(limit, job.spec().max_in_flight());
+  while (job.in_flight() < limit &&
+         job.evaluated() + static_cast<int>(runtime.proposed.size()) < job.spec().budget()) {
+    v1::Policy policy = runtime.search->Propose();
+    int64_t id = runtime.next_candidate_id++;
+    runtime.proposed[id] = policy;
+    EnqueueTaskLocked(runtime, v1::Task::EVALUATE, policy, id);
+  }
+  if (job.evaluated() >= job.spec().budget() && job.in_flight() == 0) {
+    if (!job.has_best() || job.best().outcome() != "ok") {
+      FailJobLocked(runtime, absl::StrCat("all ", job.evaluated(), " candidates failed; last error: ",
+                                          runtime.last_candidate.error()));
+      return;
+    }
+    job.set_state(v1::FINALIZING);
+    SaveJobLocked(runtime);
+    EnqueueTaskLocked(runtime, v1::Task::FINALIZE, job.best().policy(), -1);
+  }
+}
+
+void Coordinator::PumpLocked() {
+  if (shutdown_) return;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    JobRuntime& runtime = it->second;
+    if (!IsTerminal(runtime.job.state())) FillJobLocked(runtime);
+    if (IsTerminal(runtime.job.state())) {
+      // Finished jobs leave memory; the store keeps them.
+      if (metrics_) metrics_->ClearJob(it->first);
+      finished_by_state_[JobStateName(runtime.job.state())]++;
+      TouchLocked(runtime);
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  DispatchLocked();
+  UpdateGaugesLocked();
+}
+
+void Coordinator::DispatchLocked() {
+  while (!queue_.empty()) {
+    // The attached worker with the most free slots takes the oldest task.
+    WorkerState* best = nullptr;
+    std::string best_id;
+    int best_free = 0;
+    for (auto& [id, w] : workers_) {
+      int free = w.info.slots() - static_cast<int>(w.running.size());
+      if (w.attached && free > best_free) {
+        best = &w;
+        best_id = id;
+        best_free = free;
+      }
+    }
+    if (best == nullptr) return;
+    std::string task_id = queue_.front();
+    queue_.pop_front();
+    auto it = tasks_.find(task_id);
+    if (it == tasks_.end()) continue;
+    PendingTask& task = it->second;
+    task.worker_id = best_id;
+    task.attempts++;
+    task.dispatched_at = absl::Now();
+    task.deadline = task.dispatched_at + options_.lease;
+    best->running.insert(task_id);
+    v1::CoordinatorMessage message;
+    *message.mutable_task() = task.task;
+    best->outbox.push_back(std::move(message));
+    if (metrics_) metrics_->CandidateDispatched(KindName(task.task.kind()));
+  }
+  changed_.notify_all();
+}
+
+void Coordinator::RequeueOrFailLocked(const std::string& task_id, const std::string& reason) {
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end()) return;
+  PendingTask& task = it->second;
+  if (metrics_) metrics_->CandidateCompleted("lease_expired");
+  if (auto w = workers_.find(task.worker_id); w != workers_.end()) w->second.running.erase(task_id);
+  task.worker_id.clear();
+  if (task.attempts < options_.max_attempts) {
+    queue_.push_front(task_id);  // it waited longest
+    return;
+  }
+  // Out of attempts: report it as the worker would have.
+  v1::TaskResult failed;
+  failed.set_task_id(task_id);
+  failed.set_ok(false);
+  failed.set_error(absl::StrCat(reason, " ", task.attempts, " times"));
+  std::string job_id = task.task.job_id();
+  PendingTask copy = std::move(task);
+  tasks_.erase(it);
+  auto job_it = jobs_.find(job_id);
+  if (job_it == jobs_.end()) return;
+  JobRuntime& runtime = job_it->second;
+  runtime.job.set_in_flight(std::max(0, runtime.job.in_flight() - 1));
+  if (copy.task.kind() == v1::Task::EVALUATE) {
+    OnEvaluatedLocked(runtime, copy, failed, "");
+  } else {
+    FailJobLocked(runtime, absl::StrCat(KindName(copy.task.kind()), " task: ", failed.error()));
+  }
+}
+
+void Coordinator::UpdateGaugesLocked() {
+  if (!metrics_) return;
+  std::map<std::string, int> by_state = finished_by_state_;
+  for (const auto& [id, runtime] : jobs_) by_state[JobStateName(runtime.job.state())]++;
+  metrics_->SetJobsByState(by_state);
+  metrics_->SetQueueDepth(static_cast<int>(queue_.size()));
+  int connected = 0, slots = 0, busy = 0;
+  for (const auto& [id, w] : workers_) {
+    if (!w.attached) continue;
+    connected++;
+    slots += w.info.slots();
+    busy += static_cast<int>(w.running.size());
+  }
+  metrics_->SetWorkers(connected, slots, busy);
+}
+
+void Coordinator::LeaseLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!shutdown_) {
+    changed_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease_check));
+    if (shutdown_) break;
+    absl::Time now = absl::Now();
+    std::vector<std::string> expired;
+    for (const auto& [id, task] : tasks_) {
+      if (!task.worker_id.empty() && task.deadline < now) expired.push_back(id);
+    }
+    if (expired.empty()) continue;
+    for (const auto& id : expired) {
+      auto it = tasks_.find(id);
+      SHRINK_LOG(WARNING) << "lease of task " << id << " on " << it->second.worker_id << " expired";
+      if (auto w = workers_.find(it->second.worker_id); w != workers_.end()) {
+        v1::CoordinatorMessage recall;
+        recall.mutable_cancel()->set_task_id(id);
+        w->second.outbox.push_back(std::move(recall));
+      }
+      RequeueOrFailLocked(id, "lease expired");
+    }
+    PumpLocked();
+  }
+}
+
+}  // namespace shrink::server

@@ -1,0 +1,152 @@
+// The coordinator's core, independent of gRPC: jobs, the candidate queue,
+// leases, workers and their outboxes. The gRPC services are thin layers on it.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "agent/search.h"
+#include "server/blob_store.h"
+#include "server/coordinator_metrics.h"
+#include "server/job_store.h"
+#include "shrink/v1/coordinator.pb.h"
+#include "shrink/v1/worker_pool.pb.h"
+
+namespace shrink::server {
+
+struct CoordinatorOptions {
+  std::string state_dir;                      // SQLite database and blobs live here
+  absl::Duration lease = absl::Minutes(10);   // a task not answered by then goes back to the queue
+  absl::Duration lease_check = absl::Seconds(1);  // how often leases are checked
+  int max_attempts = 3;                       // dispatches per task before it counts as failed
+  int64_t max_blob_bytes = int64_t{4} << 30;  // largest model or data file accepted
+};
+
+// Thread-safe: every public method may be called from any gRPC thread.
+// One mutex guards all state; no method blocks on I/O to a worker while
+// holding it (messages for workers go to per-worker outboxes).
+class Coordinator {
+ public:
+  // Opens the state folder and resumes every unfinished job found there.
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorOptions& options,
+                                                             CoordinatorMetrics* metrics);
+  ~Coordinator();
+
+  // --- client API ---
+  // Validates the spec field by field and creates a job; a repeated
+  // client_request_id returns the job created the first time.
+  absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec);
+  absl::StatusOr<v1::Job> GetJob(const std::string& id);
+  absl::StatusOr<std::vector<v1::Job>> ListJobs();
+  absl::StatusOr<std::vector<v1::CandidateSummary>> ListCandidates(const std::string& id);
+  // Stops dispatching, recalls in-flight tasks, and leaves the job CANCELLED.
+  absl::StatusOr<v1::Job> CancelJob(const std::string& id);
+  // Waits until the job changed after `*version` (or `timeout` passed) and
+  // fills `event`; updates `*version`. NotFound for an unknown job.
+  absl::Status WaitForJobChange(const std::string& id, uint64_t* version, absl::Duration timeout,
+                                v1::JobEvent* event);
+  BlobStore* blobs() { return blobs_.get(); }
+  CoordinatorMetrics* metrics() { return metrics_; }
+
+  // --- worker API ---
+  // Admits a worker; it receives tasks once its stream attaches.
+  std::string RegisterWorker(const v1::RegisterWorkerRequest& request);
+  // The worker's task stream opened; NotFound for an unknown worker id.
+  absl::Status AttachWorker(const std::string& worker_id);
+  enum class Next { kMessage, kTimeout, kClosed };
+  // Blocks until a message for the worker is ready (kMessage), `timeout`
+  // passes (kTimeout), or the worker is detached or the coordinator shuts
+  // down (kClosed).
+  Next NextMessageForWorker(const std::string& worker_id, absl::Duration timeout,
+                            v1::CoordinatorMessage* message);
+  // The stream closed: the worker's tasks go back to the queue.
+  void DetachWorker(const std::string& worker_id);
+  // A task finished on a worker.
+  void HandleResult(const std::string& worker_id, const v1::TaskResult& result);
+
+  // Stops the lease thread and wakes every waiter.
+  void Shutdown();
+
+ private:
+  struct PendingTask {
+    v1::Task task;
+    int64_t candidate_id = -1;   // EVALUATE only
+    int attempts = 0;            // dispatches so far
+    std::string worker_id;       // empty while queued
+    absl::Time deadline;         // lease end while dispatched
+    absl::Time dispatched_at;
+  };
+  struct JobRuntime {
+    v1::Job job;
+    std::unique_ptr<agent::Search> search;  // set once the model is described
+    int64_t next_candidate_id = 0;          // = proposals made so far
+    std::map<int64_t, v1::Policy> proposed; // in flight or queued, by candidate id
+    v1::CandidateSummary last_candidate;
+    uint64_t version = 1;
+  };
+  struct WorkerState {
+    v1::RegisterWorkerRequest info;
+    bool attached = false;
+    std::set<std::string> running;  // task ids
+    std::deque<v1::CoordinatorMessage> outbox;
+  };
+
+  Coordinator(const CoordinatorOptions& options, CoordinatorMetrics* metrics);
+  absl::Status Recover();
+  absl::Status ValidateSpec(const v1::JobSpec& spec) const;
+
+  // All *Locked methods need mu_ held.
+  void PumpLocked();
+  void FillJobLocked(JobRuntime& runtime);
+  void EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind, const v1::Policy& policy,
+                         int64_t candidate_id);
+  void DispatchLocked();
+  void RequeueOrFailLocked(const std::string& task_id, const std::string& reason);
+  void FailJobLocked(JobRuntime& runtime, const std::string& error);
+  void OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& result);
+  void OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task, const v1::TaskResult& result,
+                         const std::string& worker_id);
+  void OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& result);
+  void DropJobTasksLocked(const std::string& job_id);
+  void SaveJobLocked(JobRuntime& runtime);
+  void TouchLocked(JobRuntime& runtime);
+  void UpdateGaugesLocked();
+  int FreeSlotsLocked() const;
+  int TotalSlotsLocked() const;
+  absl::StatusOr<std::unique_ptr<agent::Search>> MakeSearchLocked(const v1::Job& job);
+  void LeaseLoop();
+
+  const CoordinatorOptions options_;
+  CoordinatorMetrics* const metrics_;
+  std::unique_ptr<JobStore> store_;
+  std::unique_ptr<BlobStore> blobs_;
+
+  std::mutex mu_;
+  std::condition_variable changed_;  // any job, worker or outbox changed
+  bool shutdown_ = false;
+  std::map<std::string, JobRuntime> jobs_;
+  std::map<std::string, PendingTask> tasks_;
+  std::deque<std::string> queue_;  // task ids waiting for a worker, FIFO
+  std::map<std::string, WorkerState> workers_;
+  std::map<std::string, int> finished_by_state_;  // retired jobs, for the jobs gauge
+  uint64_t next_task_number_ = 0;
+  std::thread lease_thread_;
+};
+
+// The lower-case name of a job state ("searching").
+std::string JobStateName(v1::JobState state);
+
+// True for SUCCEEDED, FAILED and CANCELLED.
+bool IsTerminal(v1::JobState state);
+
+}  // namespace shrink::server
