@@ -1,0 +1,91 @@
+// shrink-coordinator: hosts jobs, the search, the candidate queue and the
+// blob store. See README.md for the flags.
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "common/args.h"
+#include "common/log.h"
+#include "common/metrics_http.h"
+#include "common/signals.h"
+#include "server/coordinator_server.h"
+
+namespace {
+
+const std::vector<shrink::FlagSpec> kFlags = {
+    {"listen", "gRPC address HOST:PORT (port 0 = any)", "127.0.0.1:50051"},
+    {"metrics", "serve /metrics on HOST:PORT (port 0 = any; empty = off)", ""},
+    {"state", "folder for the job database and blobs (required)", ""},
+    {"lease-seconds", "a task not answered within this goes back to the queue", "600"},
+    {"help", "show this help", "", true},
+    {"version", "print the version", "", true},
+};
+
+int Main(int argc, char** argv) {
+  shrink::InitLogging("shrink-coordinator");
+  const std::string usage = shrink::FormatUsage("shrink-coordinator --state DIR [flags]", kFlags);
+  auto args = shrink::Args::Parse(argc, argv, 1, kFlags);
+  if (!args.ok()) {
+    std::cerr << "shrink-coordinator: " << args.status().message() << "\n" << usage;
+    return 2;
+  }
+  if (args->GetBool("help")) {
+    std::cout << usage;
+    return 0;
+  }
+  if (args->GetBool("version")) {
+    std::cout << "shrink-coordinator " << SHRINK_VERSION << "\n";
+    return 0;
+  }
+  auto lease = args->GetDouble("lease-seconds");
+  if (args->Get("state").empty() || !lease.ok() || *lease <= 0) {
+    std::cerr << "shrink-coordinator: --state is required and --lease-seconds must be > 0\n" << usage;
+    return 2;
+  }
+  shrink::server::CoordinatorServerOptions options;
+  options.coordinator.state_dir = args->Get("state");
+  options.coordinator.lease = absl::Seconds(*lease);
+  options.listen = args->Get("listen");
+  options.metrics_listen = args->Get("metrics");
+
+  // Signals are blocked before any server thread starts.
+  std::unique_ptr<shrink::server::CoordinatorServer>* holder = nullptr;
+  std::mutex mu;
+  bool stop_requested = false;
+  shrink::OnTerminationSignal([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    stop_requested = true;
+    if (holder && *holder) (*holder)->Shutdown();
+  });
+  auto server = shrink::server::CoordinatorServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "shrink-coordinator: " << server.status().message() << "\n";
+    return 1;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    holder = &*server;
+    if (stop_requested) (*server)->Shutdown();
+  }
+  auto host = [](const std::string& address) {
+    auto split = shrink::SplitHostPort(address);
+    return split.ok() ? split->first : std::string("?");
+  };
+  std::string metrics_address =
+      options.metrics_listen.empty() ? "-"
+                                     : absl::StrCat(host(options.metrics_listen), ":", (*server)->metrics_port());
+  // One machine-readable line so launchers and tests learn the bound ports.
+  std::printf("shrink-coordinator ready grpc=%s:%d metrics=%s\n", host(options.listen).c_str(),
+              (*server)->port(), metrics_address.c_str());
+  std::fflush(stdout);
+  (*server)->Wait();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    holder = nullptr;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Main(argc, argv); }

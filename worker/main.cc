@@ -1,0 +1,97 @@
+// shrink-worker: registers with a coordinator and evaluates compression
+// candidates. See README.md for the flags.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "common/args.h"
+#include "common/channel.h"
+#include "common/log.h"
+#include "common/metrics_http.h"
+#include "common/signals.h"
+#include "worker/worker_loop.h"
+#include "worker/worker_metrics.h"
+
+namespace {
+
+const std::vector<shrink::FlagSpec> kFlags = {
+    {"coordinator", "coordinator address HOST:PORT (required)", ""},
+    {"metrics", "serve /metrics on HOST:PORT (port 0 = any)", ""},
+    {"slots", "tasks run at once", "1"},
+    {"threads", "intra-op threads per task (0 = cores / slots)", "0"},
+    {"device", "cpu (cuda:N needs a CUDA build)", "cpu"},
+    {"cache", "folder for fetched blobs and models", "/tmp/shrink-worker-cache"},
+    {"name", "name shown in the coordinator's logs (default: host name)", ""},
+    {"help", "show this help", "", true},
+    {"version", "print the version", "", true},
+};
+
+int Main(int argc, char** argv) {
+  shrink::InitLogging("shrink-worker");
+  auto args = shrink::Args::Parse(argc, argv, 1, kFlags);
+  const std::string usage = shrink::FormatUsage("shrink-worker --coordinator HOST:PORT [flags]", kFlags);
+  if (!args.ok()) {
+    std::cerr << "shrink-worker: " << args.status().message() << "\n" << usage;
+    return 2;
+  }
+  if (args->GetBool("help")) {
+    std::cout << usage;
+    return 0;
+  }
+  if (args->GetBool("version")) {
+    std::cout << "shrink-worker " << SHRINK_VERSION << "\n";
+    return 0;
+  }
+  if (args->Get("coordinator").empty()) {
+    std::cerr << "shrink-worker: --coordinator is required\n" << usage;
+    return 2;
+  }
+  auto slots = args->GetInt("slots");
+  auto threads = args->GetInt("threads");
+  if (!slots.ok() || !threads.ok() || *slots < 1 || *threads < 0) {
+    std::cerr << "shrink-worker: --slots must be >= 1 and --threads >= 0\n";
+    return 2;
+  }
+  if (args->Get("device") != "cpu") {
+    std::cerr << "shrink-worker: --device " << args->Get("device")
+              << " is not available in this build (CPU only)\n";
+    return 2;
+  }
+  shrink::worker::WorkerOptions options;
+  options.slots = static_cast<int>(*slots);
+  options.threads = static_cast<int>(*threads);
+  options.device = args->Get("device");
+  options.cache_dir = args->Get("cache");
+  options.name = args->Get("name");
+  if (options.name.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    options.name = std::string(host) + ":" + std::to_string(getpid());
+  }
+
+  shrink::worker::WorkerMetrics metrics;
+  shrink::worker::WorkerLoop loop(shrink::MakeCoordinatorChannel(args->Get("coordinator")), options,
+                                  &metrics);
+  shrink::OnTerminationSignal([&loop] { loop.Stop(); });
+  shrink::MetricsHttpServer http(metrics.registry());
+  std::string metrics_address = "-";
+  if (!args->Get("metrics").empty()) {
+    auto port = http.Start(args->Get("metrics"));
+    if (!port.ok()) {
+      std::cerr << "shrink-worker: --metrics: " << port.status().message() << "\n";
+      return 1;
+    }
+    metrics_address = shrink::SplitHostPort(args->Get("metrics"))->first + ":" + std::to_string(*port);
+  }
+  // One machine-readable line so launchers and tests learn the bound port.
+  std::printf("shrink-worker ready metrics=%s\n", metrics_address.c_str());
+  std::fflush(stdout);
+  loop.Run();
+  http.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return Main(argc, argv); }

@@ -1,0 +1,176 @@
+#include "worker/task_runner.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/blob_upload.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace shrink::worker {
+namespace {
+
+const char* SplitFor(v1::Task::Kind kind) {
+  return kind == v1::Task::FINALIZE ? "test" : "validation";
+}
+
+// Hard-links (or copies) a cached blob into a model folder under its file name.
+absl::Status PlaceFile(const std::string& blob, const std::string& target) {
+  if (PathExists(target)) return absl::OkStatus();
+  if (::link(blob.c_str(), target.c_str()) == 0) return absl::OkStatus();
+  SHRINK_ASSIGN_OR_RETURN(std::string bytes, ReadFile(blob));
+  return WriteFileAtomic(target, bytes);
+}
+
+}  // namespace
+
+v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics& baseline) {
+  v1::Evaluation e;
+  *e.mutable_candidate() = candidate;
+  *e.mutable_baseline() = baseline;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  e.set_retention(ratio(candidate.accuracy(), baseline.accuracy()));
+  e.set_size_ratio(ratio(static_cast<double>(candidate.bytes()), static_cast<double>(baseline.bytes())));
+  e.set_speedup(ratio(baseline.latency_ms(), candidate.latency_ms()));
+  e.set_flops_ratio(ratio(static_cast<double>(candidate.flops()), static_cast<double>(baseline.flops())));
+  e.set_params_ratio(ratio(static_cast<double>(candidate.params()), static_cast<double>(baseline.params())));
+  return e;
+}
+
+TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir)
+    : cache_(cache), eval_options_(eval_options), work_dir_(std::move(work_dir)) {}
+
+v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
+  absl::Time start = absl::Now();
+  absl::StatusOr<v1::TaskResult> result;
+  try {
+    result = RunOrError(task, stub);
+  } catch (const std::exception& e) {
+    result = absl::InternalError(absl::StrCat("task threw: ", e.what()));
+  }
+  v1::TaskResult out;
+  if (result.ok()) {
+    out = std::move(*result);
+    out.set_ok(true);
+  } else {
+    out.set_ok(false);
+    out.set_error(result.status().ToString());
+  }
+  out.set_task_id(task.task_id());
+  out.set_seconds(absl::ToDoubleSeconds(absl::Now() - start));
+  return out;
+}
+
+absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
+                                                      v1::WorkerPool::StubInterface* stub) {
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<LoadedModel> loaded, LoadModel(task, stub));
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const ImageDataset> data, LoadData(task, stub));
+  const std::string split = SplitFor(task.kind());
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics baseline, Baseline(*loaded, *data, split));
+
+  v1::TaskResult result;
+  if (task.kind() == v1::Task::DESCRIBE) {
+    v1::ModelDescription description = loaded->model->Describe();
+    description.set_bytes(baseline.bytes());
+    *result.mutable_description() = description;
+    *result.mutable_evaluation() = CompareToBaseline(baseline, baseline);
+    return result;
+  }
+  if (task.kind() != v1::Task::EVALUATE && task.kind() != v1::Task::FINALIZE) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown task kind ", task.kind()));
+  }
+  SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<Model> compressed, loaded->model->Apply(task.policy()));
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, eval_options_));
+  *result.mutable_evaluation() = CompareToBaseline(metrics, baseline);
+  if (task.kind() == v1::Task::FINALIZE) {
+    SHRINK_RETURN_IF_ERROR(MakeDirs(work_dir_));
+    SHRINK_ASSIGN_OR_RETURN(std::string out_dir, MakeTempDir("artifact-", work_dir_));
+    absl::Status s = compressed->Save(out_dir);
+    for (const char* name : {"config.json", "model.safetensors"}) {
+      if (!s.ok()) break;
+      std::string path = absl::StrCat(out_dir, "/", name);
+      auto ref = DescribeFile(path, name);
+      if (!ref.ok()) {
+        s = ref.status();
+        break;
+      }
+      s = UploadFile(stub, path, *ref);
+      *result.add_artifact_files() = *ref;
+    }
+    RemoveAll(out_dir);
+    SHRINK_RETURN_IF_ERROR(s);
+  }
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<TaskRunner::LoadedModel>> TaskRunner::LoadModel(
+    const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
+  std::string key;
+  for (const auto& f : task.model_files()) absl::StrAppend(&key, f.name(), "=", f.sha256(), ";");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = models_.find(key); it != models_.end()) return it->second;
+  // A folder per model, its files linked from the blob cache under their names.
+  std::string dir = absl::StrCat(work_dir_, "/models/", Sha256Hex(key).substr(0, 16));
+  SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
+  for (const auto& f : task.model_files()) {
+    if (f.name().empty() || f.name().find('/') != std::string::npos || f.name()[0] == '.') {
+      return absl::InvalidArgumentError(absl::StrCat("model file name '", f.name(), "' is not a plain name"));
+    }
+    SHRINK_ASSIGN_OR_RETURN(std::string blob, cache_->Get(f, stub));
+    SHRINK_RETURN_IF_ERROR(PlaceFile(blob, absl::StrCat(dir, "/", f.name())));
+  }
+  auto loaded = std::make_shared<LoadedModel>();
+  SHRINK_ASSIGN_OR_RETURN(loaded->model, Model::Load(dir));
+  models_[key] = loaded;
+  return loaded;
+}
+
+absl::StatusOr<std::shared_ptr<const ImageDataset>> TaskRunner::LoadData(
+    const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
+  if (task.task().name() != "fashion-mnist") {
+    return absl::InvalidArgumentError(absl::StrCat("unknown task '", task.task().name(), "'"));
+  }
+  std::string key = task.task().name();
+  for (const auto& f : task.task().data_files()) absl::StrAppend(&key, ";", f.sha256());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = datasets_.find(key); it != datasets_.end()) return it->second;
+  // Data comes as blobs from the client; a job without data files uses the
+  // Debian package installed on this worker.
+  std::map<std::string, std::string> files;
+  if (task.task().data_files_size() == 0) {
+    files = DebianFashionMnistFiles();
+  } else {
+    for (const auto& f : task.task().data_files()) {
+      SHRINK_ASSIGN_OR_RETURN(files[f.name()], cache_->Get(f, stub));
+    }
+  }
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const ImageDataset> data, ImageDataset::LoadFashionMnist(files));
+  datasets_[key] = data;
+  return data;
+}
+
+absl::StatusOr<v1::Metrics> TaskRunner::Baseline(LoadedModel& loaded, const ImageDataset& data,
+                                                 const std::string& split) {
+  v1::Metrics full;
+  {
+    std::lock_guard<std::mutex> lock(loaded.mu);
+    auto it = loaded.baseline_by_split.find(split);
+    if (it == loaded.baseline_by_split.end()) {
+      SHRINK_ASSIGN_OR_RETURN(full, loaded.model->Evaluate(data, split, eval_options_));
+      loaded.baseline_by_split[split] = full;
+      return full;
+    }
+    full = it->second;
+  }
+  // Latency drifts with load; re-measure it beside every candidate.
+  EvalOptions latency_only = eval_options_;
+  latency_only.max_examples = eval_options_.latency_batch;
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics now, loaded.model->Evaluate(data, split, latency_only));
+  full.set_latency_ms(now.latency_ms());
+  full.set_threads(now.threads());
+  return full;
+}
+
+}  // namespace shrink::worker

@@ -1,0 +1,168 @@
+#include "worker/worker_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "common/log.h"
+
+namespace shrink::worker {
+
+struct WorkerLoop::Session {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream;
+  std::mutex write_mu;  // one writer at a time on a gRPC stream
+  bool open = true;     // guarded by write_mu
+
+  // Sends a result; false once the stream is gone (the coordinator requeues).
+  bool Send(const v1::WorkerMessage& message) {
+    std::lock_guard<std::mutex> lock(write_mu);
+    if (!open) return false;
+    open = stream->Write(message);
+    return open;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> lock(write_mu);
+    open = false;
+  }
+};
+
+namespace {
+EvalOptions EvalOptionsFor(const WorkerOptions& options) {
+  EvalOptions eval;
+  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  eval.threads = options.threads > 0 ? options.threads : std::max(1, cores / std::max(1, options.slots));
+  return eval;
+}
+}  // namespace
+
+WorkerLoop::WorkerLoop(std::shared_ptr<grpc::Channel> channel, WorkerOptions options,
+                       WorkerMetrics* metrics)
+    : channel_(std::move(channel)),
+      stub_(v1::WorkerPool::NewStub(channel_)),
+      options_(std::move(options)),
+      metrics_(metrics),
+      cache_(options_.cache_dir + "/blobs", metrics),
+      runner_(&cache_, EvalOptionsFor(options_), options_.cache_dir) {
+  int slots = std::max(1, options_.slots);
+  for (int i = 0; i < slots; ++i) slots_.emplace_back([this] { SlotLoop(); });
+  UpdateSlotMetrics();
+}
+
+WorkerLoop::~WorkerLoop() {
+  Stop();
+  for (auto& t : slots_) t.join();
+}
+
+void WorkerLoop::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopping_ = true;
+  if (session_) session_->context.TryCancel();
+  cv_.notify_all();
+}
+
+void WorkerLoop::Run() {
+  auto backoff = std::chrono::milliseconds(100);
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+    }
+    grpc::ClientContext register_context;
+    register_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    register_context.set_wait_for_ready(true);
+    v1::RegisterWorkerRequest request;
+    request.set_name(options_.name);
+    request.set_slots(std::max(1, options_.slots));
+    request.set_device(options_.device);
+    request.set_threads(EvalOptionsFor(options_).threads);
+    v1::RegisterWorkerResponse response;
+    grpc::Status status = stub_->RegisterWorker(&register_context, request, &response);
+    if (status.ok()) {
+      auto session = std::make_shared<Session>();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (stopping_) return;
+        session_ = session;
+      }
+      session->stream = stub_->TaskStream(&session->context);
+      v1::WorkerMessage hello;
+      hello.mutable_hello()->set_worker_id(response.worker_id());
+      if (session->Send(hello)) {
+        SHRINK_LOG(INFO) << "connected as " << response.worker_id();
+        backoff = std::chrono::milliseconds(100);
+        if (metrics_) metrics_->SetConnected(true);
+        Serve(session);
+        if (metrics_) metrics_->SetConnected(false);
+      }
+      session->Close();
+      session->context.TryCancel();
+      grpc::Status finished = session->stream->Finish();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (session_ == session) session_.reset();
+      if (stopping_) return;
+      SHRINK_LOG(WARNING) << "task stream ended (" << finished.error_message() << "); reconnecting";
+    } else {
+      SHRINK_LOG(WARNING) << "cannot register with the coordinator: " << status.error_message();
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, backoff, [this] { return stopping_; });
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+void WorkerLoop::Serve(const std::shared_ptr<Session>& session) {
+  v1::CoordinatorMessage message;
+  while (session->stream->Read(&message)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (message.has_task()) {
+      queue_.push_back({message.task(), session});
+      cv_.notify_one();
+    } else if (message.has_cancel()) {
+      cancelled_.insert(message.cancel().task_id());
+    }
+  }
+}
+
+void WorkerLoop::SlotLoop() {
+  while (true) {
+    Work work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+      if (cancelled_.erase(work.task.task_id()) > 0) continue;
+      ++busy_;
+    }
+    UpdateSlotMetrics();
+    v1::TaskResult result = runner_.Run(work.task, stub_.get());
+    const char* kind = work.task.kind() == v1::Task::DESCRIBE   ? "describe"
+                       : work.task.kind() == v1::Task::FINALIZE ? "finalize"
+                                                                : "evaluate";
+    if (metrics_) metrics_->TaskFinished(kind, result.ok() ? "ok" : "failed", result.seconds());
+    if (!result.ok()) SHRINK_LOG(WARNING) << "task " << work.task.task_id() << " failed: " << result.error();
+    v1::WorkerMessage message;
+    *message.mutable_result() = std::move(result);
+    work.session->Send(message);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --busy_;
+      cancelled_.erase(work.task.task_id());
+    }
+    UpdateSlotMetrics();
+  }
+}
+
+void WorkerLoop::UpdateSlotMetrics() {
+  if (!metrics_) return;
+  int busy;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    busy = busy_;
+  }
+  metrics_->SetSlots(std::max(1, options_.slots), busy);
+}
+
+}  // namespace shrink::worker

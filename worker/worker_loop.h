@@ -1,0 +1,71 @@
+// The worker's connection to the coordinator: register, hold one task
+// stream, run tasks on `slots` threads, stream results back, and reconnect
+// with backoff when the stream breaks.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/channel.h>
+
+#include "shrink/v1/worker_pool.grpc.pb.h"
+#include "worker/blob_cache.h"
+#include "worker/task_runner.h"
+#include "worker/worker_metrics.h"
+
+namespace shrink::worker {
+
+struct WorkerOptions {
+  std::string name = "worker";  // shown in the coordinator's logs
+  int slots = 1;                // tasks run at once
+  int threads = 0;              // intra-op threads per task; 0 = cores / slots
+  std::string device = "cpu";   // "cpu" | "cuda:N"
+  std::string cache_dir;        // blobs and materialised models
+};
+
+// Thread-safe: Run() on one thread, Stop() from any other.
+class WorkerLoop {
+ public:
+  WorkerLoop(std::shared_ptr<grpc::Channel> channel, WorkerOptions options, WorkerMetrics* metrics);
+  ~WorkerLoop();
+
+  // Serves tasks until Stop(); reconnects (100 ms doubling to 5 s) on failure.
+  void Run();
+  // Ends Run(): closes the stream and lets running tasks finish.
+  void Stop();
+
+ private:
+  struct Session;  // one task stream; outlives the stream while tasks hold it
+  struct Work {
+    v1::Task task;
+    std::shared_ptr<Session> session;
+  };
+
+  void Serve(const std::shared_ptr<Session>& session);
+  void SlotLoop();
+  void UpdateSlotMetrics();
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::WorkerPool::Stub> stub_;
+  const WorkerOptions options_;
+  WorkerMetrics* const metrics_;
+  BlobCache cache_;
+  TaskRunner runner_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::deque<Work> queue_;
+  std::set<std::string> cancelled_;  // recalled before they started
+  int busy_ = 0;
+  std::shared_ptr<Session> session_;  // current stream, for Stop()
+  std::vector<std::thread> slots_;
+};
+
+}  // namespace shrink::worker
