@@ -1,0 +1,47 @@
+// Embedded mode: the coordinator and its workers inside this process, talking
+// over in-process gRPC channels — the same code paths as a cluster, no servers.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/statusor.h"
+#include "server/coordinator_server.h"
+#include "worker/worker_loop.h"
+#include "worker/worker_metrics.h"
+
+namespace shrink::client {
+
+struct EmbeddedOptions {
+  std::string state_dir;  // empty = a temporary folder removed on exit
+  int workers = 1;
+  int slots_per_worker = 2;
+  int threads_per_task = 1;  // intra-op threads per running task
+};
+
+// Owns the in-process coordinator and worker threads; stops them on destruction.
+class EmbeddedService {
+ public:
+  static absl::StatusOr<std::unique_ptr<EmbeddedService>> Start(const EmbeddedOptions& options);
+  ~EmbeddedService();
+
+  // A channel for CoordinatorClient.
+  std::shared_ptr<grpc::Channel> channel() { return channel_; }
+
+ private:
+  EmbeddedService() = default;
+
+  std::string state_dir_;
+  bool remove_state_ = false;
+  std::unique_ptr<server::CoordinatorServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::vector<std::unique_ptr<worker::WorkerMetrics>> metrics_;
+  std::vector<std::unique_ptr<worker::WorkerLoop>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace shrink::client

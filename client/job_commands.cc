@@ -1,0 +1,244 @@
+// Commands that drive jobs on a coordinator: compress (remote or embedded),
+// submit, watch, status, list, cancel, fetch.
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/commands.h"
+#include "client/command_util.h"
+#include "client/coordinator_client.h"
+#include "client/embedded.h"
+#include "client/job_file.h"
+#include "client/report.h"
+#include "common/channel.h"
+#include "common/status.h"
+
+namespace shrink::client {
+namespace {
+
+const FlagSpec kCoordinatorFlag = {"coordinator", "coordinator HOST:PORT (env SHRINK_COORDINATOR)",
+                                   "127.0.0.1:50051"};
+const FlagSpec kHelpFlag = {"help", "show this help", "", true};
+
+std::string CoordinatorAddress(const Args& args) {
+  if (args.Has("coordinator")) return args.Get("coordinator");
+  if (const char* env = std::getenv("SHRINK_COORDINATOR")) return env;
+  return args.Get("coordinator");
+}
+
+// A command that needs one job id and a coordinator.
+struct JobCommand {
+  Args args;
+  std::string id;
+};
+
+}  // namespace
+
+absl::StatusOr<v1::Job> RunJob(CoordinatorClient& client, const CompressRequest& request,
+                               const std::string& out_dir, bool show_progress) {
+  SHRINK_ASSIGN_OR_RETURN(v1::JobSpec spec, client.PrepareSpec(request));
+  SHRINK_ASSIGN_OR_RETURN(v1::Job job, client.Submit(spec));
+  if (show_progress) std::cerr << "job " << job.id() << " submitted (" << request.search << ", budget "
+                               << request.budget << ")\n";
+  SHRINK_ASSIGN_OR_RETURN(job, WatchWithProgress(client, job.id(), show_progress));
+  if (job.state() != v1::SUCCEEDED) {
+    return absl::AbortedError(absl::StrCat("job ", job.id(), " ended ", StateName(job.state()),
+                                           job.error().empty() ? "" : ": ", job.error()));
+  }
+  if (!out_dir.empty()) SHRINK_RETURN_IF_ERROR(client.FetchArtifact(job.id(), out_dir));
+  return job;
+}
+
+absl::StatusOr<v1::Job> WatchWithProgress(CoordinatorClient& client, const std::string& id,
+                                          bool show_progress) {
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  absl::Time start = absl::Now();
+  int last_evaluated = -1;
+  v1::JobState last_state = v1::JOB_STATE_UNSPECIFIED;
+  auto result = client.Watch(id, [&](const v1::JobEvent& event) {
+    if (!show_progress) return;
+    const v1::Job& job = event.job();
+    std::string line = FormatProgress(job, absl::ToDoubleSeconds(absl::Now() - start));
+    if (tty) {
+      std::cerr << "\r\033[K" << line << std::flush;
+    } else if (job.evaluated() != last_evaluated || job.state() != last_state) {
+      std::cerr << line << "\n";
+    }
+    last_evaluated = job.evaluated();
+    last_state = job.state();
+  });
+  if (show_progress && tty) std::cerr << "\n";
+  return result;
+}
+
+int RunCompress(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {
+      {"model", "model folder: config.json + model.safetensors (required)", ""},
+      {"task", "task: fashion-mnist", "fashion-mnist"},
+      {"target-size", "largest size allowed, as a fraction of the model's bytes", "0.25"},
+      {"min-retention", "smallest accuracy retention allowed", "0.95"},
+      {"budget", "candidate evaluations", "16"},
+      {"search", "uniform | random", "random"},
+      {"seed", "seed of the search", "0"},
+      kCoordinatorFlag,
+      {"out", "folder for the compressed model (default: <model>-shrunk)", ""},
+      {"json", "print the result as JSON", "", true},
+      {"state", "embedded mode: state folder (default: temporary)", ""},
+      {"workers", "embedded mode: workers", "1"},
+      {"slots", "embedded mode: slots per worker", "2"},
+      {"threads", "embedded mode: intra-op threads per task", "1"},
+      {"request-id", "makes a retried submission idempotent", ""},
+      kHelpFlag,
+  };
+  const std::string synopsis =
+      "shrink compress --model DIR [--task SPEC] [--target-size F] [--min-retention F] [--budget N] "
+      "[--search uniform|random] [--coordinator HOST:PORT] [--out DIR] [--json]";
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
+  CompressRequest request;
+  if (auto s = FillRequestFromFlags(*args, &request); !s.ok()) return UsageError(s, synopsis, flags);
+  std::string out = args->Get("out");
+  if (out.empty()) out = absl::StrCat(request.model_dir, "-shrunk");
+
+  std::unique_ptr<EmbeddedService> embedded;
+  std::shared_ptr<grpc::Channel> channel;
+  if (args->Has("coordinator")) {
+    channel = MakeCoordinatorChannel(args->Get("coordinator"));
+  } else {
+    EmbeddedOptions options;
+    options.state_dir = args->Get("state");
+    auto workers = args->GetInt("workers"), slots = args->GetInt("slots"), threads = args->GetInt("threads");
+    if (!workers.ok() || !slots.ok() || !threads.ok()) {
+      return UsageError(absl::InvalidArgumentError("--workers, --slots and --threads take integers"),
+                        synopsis, flags);
+    }
+    options.workers = static_cast<int>(*workers);
+    options.slots_per_worker = static_cast<int>(*slots);
+    options.threads_per_task = static_cast<int>(*threads);
+    auto service = EmbeddedService::Start(options);
+    if (!service.ok()) return Failure(service.status());
+    embedded = std::move(*service);
+    channel = embedded->channel();
+  }
+  CoordinatorClient client(channel);
+  auto job = RunJob(client, request, out, !args->GetBool("json"));
+  if (!job.ok()) return Failure(job.status());
+  if (args->GetBool("json")) {
+    std::cout << FormatJobJson(*job) << "\n";
+  } else {
+    std::cout << FormatResultTable({{request.search, job->final_evaluation(), job->goal_met()}});
+    std::cout << "compressed model written to " << out << "\n";
+  }
+  return 0;
+}
+
+int RunSubmit(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kHelpFlag};
+  const std::string synopsis = "shrink submit JOB.yaml [--coordinator HOST:PORT]";
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
+  if (args->positionals().size() != 1) {
+    return UsageError(absl::InvalidArgumentError("give exactly one job file"), synopsis, flags);
+  }
+  auto request = ParseJobFile(args->positionals()[0]);
+  if (!request.ok()) return Failure(request.status());
+  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(*args)));
+  auto spec = client.PrepareSpec(*request);
+  if (!spec.ok()) return Failure(spec.status());
+  auto job = client.Submit(*spec);
+  if (!job.ok()) return Failure(job.status());
+  std::cout << job->id() << "\n";
+  return 0;
+}
+
+namespace {
+// Parses "<command> ID [flags]"; exits early (returns a code) on errors.
+absl::StatusOr<JobCommand> ParseJobCommand(int argc, char** argv, std::vector<FlagSpec> flags,
+                                           const std::string& synopsis, int* exit_code) {
+  flags.push_back(kCoordinatorFlag);
+  flags.push_back(kHelpFlag);
+  auto args = Args::Parse(argc, argv, 0, flags);
+  if (!args.ok()) {
+    *exit_code = UsageError(args.status(), synopsis, flags);
+    return args.status();
+  }
+  if (args->GetBool("help")) {
+    std::cout << FormatUsage(synopsis, flags);
+    *exit_code = 0;
+    return absl::CancelledError("help");
+  }
+  if (args->positionals().size() != 1) {
+    *exit_code = UsageError(absl::InvalidArgumentError("give exactly one job id"), synopsis, flags);
+    return absl::InvalidArgumentError("job id");
+  }
+  return JobCommand{*args, args->positionals()[0]};
+}
+}  // namespace
+
+int RunWatch(int argc, char** argv) {
+  int code = 0;
+  auto cmd = ParseJobCommand(argc, argv, {}, "shrink watch ID [--coordinator HOST:PORT]", &code);
+  if (!cmd.ok()) return code;
+  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  auto job = WatchWithProgress(client, cmd->id, true);
+  if (!job.ok()) return Failure(job.status());
+  std::cout << FormatJobStatus(*job);
+  return job->state() == v1::SUCCEEDED ? 0 : 1;
+}
+
+int RunStatus(int argc, char** argv) {
+  int code = 0;
+  auto cmd = ParseJobCommand(argc, argv, {{"json", "print the job as JSON", "", true}},
+                             "shrink status ID [--json] [--coordinator HOST:PORT]", &code);
+  if (!cmd.ok()) return code;
+  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  auto job = client.Get(cmd->id);
+  if (!job.ok()) return Failure(job.status());
+  std::cout << (cmd->args.GetBool("json") ? FormatJobJson(*job) + "\n" : FormatJobStatus(*job));
+  return 0;
+}
+
+int RunCancel(int argc, char** argv) {
+  int code = 0;
+  auto cmd = ParseJobCommand(argc, argv, {}, "shrink cancel ID [--coordinator HOST:PORT]", &code);
+  if (!cmd.ok()) return code;
+  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  auto job = client.Cancel(cmd->id);
+  if (!job.ok()) return Failure(job.status());
+  std::cout << "job " << job->id() << ": " << StateName(job->state()) << "\n";
+  return 0;
+}
+
+int RunFetch(int argc, char** argv) {
+  int code = 0;
+  auto cmd = ParseJobCommand(argc, argv, {{"out", "folder to write the model into (required)", ""}},
+                             "shrink fetch ID --out DIR [--coordinator HOST:PORT]", &code);
+  if (!cmd.ok()) return code;
+  if (cmd->args.Get("out").empty()) {
+    std::cerr << "shrink fetch: --out is required\n";
+    return 2;
+  }
+  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  if (auto s = client.FetchArtifact(cmd->id, cmd->args.Get("out")); !s.ok()) return Failure(s);
+  std::cout << "wrote " << cmd->args.Get("out") << "\n";
+  return 0;
+}
+
+int RunList(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kHelpFlag};
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, "shrink list [--coordinator HOST:PORT]");
+  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(*args)));
+  auto jobs = client.List();
+  if (!jobs.ok()) return Failure(jobs.status());
+  std::printf("%-18s %-11s %-8s %9s %8s %10s\n", "id", "state", "search", "evaluated", "size %", "retention");
+  for (const auto& job : *jobs) {
+    const v1::Evaluation& e = job.state() == v1::SUCCEEDED ? job.final_evaluation() : job.best().evaluation();
+    std::printf("%-18s %-11s %-8s %5d/%-3d %8.1f %9.1f%%\n", job.id().c_str(), StateName(job.state()).c_str(),
+                job.spec().search().c_str(), job.evaluated(), job.spec().budget(), 100 * e.size_ratio(),
+                100 * e.retention());
+  }
+  return 0;
+}
+
+}  // namespace shrink::client

@@ -1,0 +1,106 @@
+#include "client/report.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/policy.h"
+
+namespace shrink::client {
+
+std::string StateName(v1::JobState state) {
+  std::string name = v1::JobState_Name(state);
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string FormatResultTable(const std::vector<ResultRow>& rows) {
+  std::string out = absl::StrFormat("%-18s %8s %10s %12s %10s %12s %6s\n", "method", "size %",
+                                    "speedup x", "retention %", "accuracy", "latency ms", "goal");
+  if (!rows.empty()) {
+    const v1::Metrics& base = rows.front().evaluation.baseline();
+    absl::StrAppendFormat(&out, "%-18s %8.1f %10.2f %12.1f %9.2f%% %12.3f %6s\n", "baseline", 100.0, 1.0,
+                          100.0, 100 * base.accuracy(), base.latency_ms(), "-");
+  }
+  for (const auto& row : rows) {
+    const v1::Evaluation& e = row.evaluation;
+    absl::StrAppendFormat(&out, "%-18s %8.1f %10.2f %12.1f %9.2f%% %12.3f %6s\n", row.method,
+                          100 * e.size_ratio(), e.speedup(), 100 * e.retention(),
+                          100 * e.candidate().accuracy(), e.candidate().latency_ms(),
+                          row.goal_met ? "met" : "missed");
+  }
+  if (!rows.empty()) {
+    const v1::Metrics& c = rows.front().evaluation.candidate();
+    absl::StrAppendFormat(&out, "(%s split, %d examples; latency = median of one %d-example batch, %d thread(s))\n",
+                          c.split(), c.examples(), c.latency_batch(), c.threads());
+  }
+  return out;
+}
+
+std::string FormatJobJson(const v1::Job& job) {
+  const v1::Evaluation& e = job.final_evaluation();
+  nlohmann::json j = {
+      {"job", job.id()},
+      {"state", StateName(job.state())},
+      {"goal_met", job.goal_met()},
+      {"bytes", e.candidate().bytes()},
+      {"params", e.candidate().params()},
+      {"latency_ms", e.candidate().latency_ms()},
+      {"threads", e.candidate().threads()},
+      {"accuracy", e.candidate().accuracy()},
+      {"retention", e.retention()},
+      {"size_ratio", e.size_ratio()},
+      {"speedup", e.speedup()},
+      {"flops_ratio", e.flops_ratio()},
+      {"baseline", {{"bytes", e.baseline().bytes()}, {"params", e.baseline().params()},
+                    {"latency_ms", e.baseline().latency_ms()}, {"accuracy", e.baseline().accuracy()}}},
+      {"evaluated", job.evaluated()},
+      {"policy", nlohmann::json::parse(PolicyToJson(job.best().policy()))},
+  };
+  if (!job.error().empty()) j["error"] = job.error();
+  return j.dump(2);
+}
+
+std::string FormatProgress(const v1::Job& job, double elapsed_seconds) {
+  constexpr int kWidth = 20;
+  int budget = std::max(1, job.spec().budget());
+  int done = std::min(job.evaluated(), budget);
+  int filled = done * kWidth / budget;
+  std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '-');
+  std::string out = absl::StrFormat("[%s] %d/%d evaluated  %-10s", bar, done, budget, StateName(job.state()));
+  if (job.best().outcome() == "ok") {
+    const v1::Evaluation& e = job.best().evaluation();
+    absl::StrAppendFormat(&out, "  best: reward %.3f, size %.1f%%, retention %.1f%%, speedup %.2fx",
+                          job.best().reward(), 100 * e.size_ratio(), 100 * e.retention(), e.speedup());
+  }
+  if (done > 0 && done < budget && job.state() == v1::SEARCHING) {
+    double eta = elapsed_seconds / done * (budget - done);
+    absl::StrAppendFormat(&out, "  ETA %ds", static_cast<int>(eta + 0.5));
+  }
+  return out;
+}
+
+std::string FormatJobStatus(const v1::Job& job) {
+  std::string out = absl::StrFormat("job %s: %s\n  task %s, search %s, budget %d, target size %.2f, min retention %.2f\n",
+                                    job.id(), StateName(job.state()), job.spec().task().name(),
+                                    job.spec().search(), job.spec().budget(), job.spec().goal().target_size(),
+                                    job.spec().goal().min_retention());
+  absl::StrAppendFormat(&out, "  evaluated %d (failed %d), in flight %d\n", job.evaluated(), job.failed(),
+                        job.in_flight());
+  if (job.best().outcome() == "ok") {
+    const v1::Evaluation& e = job.best().evaluation();
+    absl::StrAppendFormat(&out, "  best (validation): reward %.3f, size %.1f%%, retention %.1f%%, speedup %.2fx\n    %s\n",
+                          job.best().reward(), 100 * e.size_ratio(), 100 * e.retention(), e.speedup(),
+                          PolicySummary(job.best().policy()));
+  }
+  if (job.state() == v1::SUCCEEDED) {
+    const v1::Evaluation& e = job.final_evaluation();
+    absl::StrAppendFormat(&out, "  final (test): size %.1f%%, retention %.1f%%, speedup %.2fx, goal %s\n",
+                          100 * e.size_ratio(), 100 * e.retention(), e.speedup(),
+                          job.goal_met() ? "met" : "missed");
+  }
+  if (!job.error().empty()) absl::StrAppend(&out, "  error: ", job.error(), "\n");
+  return out;
+}
+
+}  // namespace shrink::client
