@@ -1,0 +1,203 @@
+// End to end with real processes on loopback: one shrink-coordinator, two
+// shrink-worker processes, and the shrink client binary, exactly as a user
+// runs them. Ports are 0 and read back from each process's ready line.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+
+#include "common/files.h"
+#include "tests/test_util/subprocess.h"
+
+namespace shrink {
+namespace {
+
+using testing::BinPath;
+using testing::HttpGet;
+using testing::MetricValue;
+using testing::RunCommand;
+using testing::Subprocess;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  // A small CNN trained once per build tree (training is deterministic, so
+  // tests running in parallel that both train write identical files).
+  static void SetUpTestSuite() {
+    root_ = new std::string(*MakeTempDir("shrink-cluster-"));
+    model_ = new std::string(std::string(SHRINK_BIN_DIR) + "/../test-models/cnn-tiny");
+    if (PathExists(*model_ + "/model.safetensors")) return;
+    auto trained = RunCommand({BinPath("shrink"), "train", "--arch", "cnn", "--data", "fashion-mnist",
+                               "--out", *model_, "--epochs", "1", "--max-examples", "3000"});
+    ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  }
+  static void TearDownTestSuite() {
+    RemoveAll(*root_);
+    delete root_;
+    delete model_;
+  }
+
+  void SetUp() override {
+    dir_ = *MakeTempDir("case-", *root_);
+    coordinator_ = std::make_unique<Subprocess>(std::vector<std::string>{
+        BinPath("shrink-coordinator"), "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
+        "--state", dir_ + "/state"});
+    auto ready = coordinator_->WaitForReadyLine("shrink-coordinator ready");
+    address_ = ready["grpc"];
+    coordinator_metrics_port_ = std::stoi(ready["metrics"].substr(ready["metrics"].rfind(':') + 1));
+    for (int i = 0; i < 2; ++i) {
+      workers_.push_back(std::make_unique<Subprocess>(std::vector<std::string>{
+          BinPath("shrink-worker"), "--coordinator", address_, "--metrics", "127.0.0.1:0", "--slots", "1",
+          "--threads", "1", "--cache", dir_ + "/worker" + std::to_string(i)}));
+      auto worker_ready = workers_.back()->WaitForReadyLine("shrink-worker ready");
+      worker_metrics_ports_.push_back(
+          std::stoi(worker_ready["metrics"].substr(worker_ready["metrics"].rfind(':') + 1)));
+    }
+  }
+
+  // Runs the shrink client against this cluster.
+  testing::CommandResult Shrink(std::vector<std::string> args) {
+    args.insert(args.begin(), BinPath("shrink"));
+    args.push_back("--coordinator");
+    args.push_back(address_);
+    return RunCommand(args);
+  }
+
+  std::string WriteJobFile(int budget, const std::string& search) {
+    std::string path = dir_ + "/job.yaml";
+    std::ofstream(path) << "model: " << *model_ << "\n"
+                        << "task: fashion-mnist\n"
+                        << "target_size: 0.25\nmin_retention: 0.5\n"
+                        << "budget: " << budget << "\nsearch: " << search << "\nseed: 7\n";
+    return path;
+  }
+
+  static std::string* root_;
+  static std::string* model_;
+  std::string dir_;
+  std::string address_;
+  int coordinator_metrics_port_ = 0;
+  std::vector<int> worker_metrics_ports_;
+  std::unique_ptr<Subprocess> coordinator_;
+  std::vector<std::unique_ptr<Subprocess>> workers_;
+};
+
+std::string* ClusterTest::root_ = nullptr;
+std::string* ClusterTest::model_ = nullptr;
+
+TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
+  constexpr int kBudget = 6;
+  auto submitted = Shrink({"submit", WriteJobFile(kBudget, "random")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  ASSERT_FALSE(id.empty());
+
+  auto watched = Shrink({"watch", id});
+  ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  EXPECT_NE(watched.out.find("succeeded"), std::string::npos) << watched.out;
+
+  auto status = Shrink({"status", id, "--json"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  auto job = nlohmann::json::parse(status.out);
+  EXPECT_EQ(job["state"], "succeeded");
+  EXPECT_EQ(job["evaluated"], kBudget);
+  EXPECT_LE(job["size_ratio"].get<double>(), 0.25);
+
+  auto listed = Shrink({"list"});
+  ASSERT_EQ(listed.exit_code, 0);
+  EXPECT_NE(listed.out.find(id), std::string::npos);
+
+  // The artifact is a real model: it loads and measures as the job said.
+  std::string out = dir_ + "/fetched";
+  auto fetched = Shrink({"fetch", id, "--out", out});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  auto evaluated = RunCommand({BinPath("shrink"), "eval", "--model", out, "--json", "--threads", "1"});
+  ASSERT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  auto eval = nlohmann::json::parse(evaluated.out);
+  EXPECT_EQ(eval["bytes"], job["bytes"]);
+  EXPECT_DOUBLE_EQ(eval["accuracy"].get<double>(), job["accuracy"].get<double>());
+  EXPECT_LT(eval["bytes"].get<int64_t>(), job["baseline"]["bytes"].get<int64_t>() / 4);
+
+  std::string coordinator = HttpGet("127.0.0.1", coordinator_metrics_port_, "/metrics");
+  EXPECT_EQ(MetricValue(coordinator, "shrink_jobs{state=\"succeeded\"}"), 1);
+  EXPECT_EQ(MetricValue(coordinator, "shrink_workers_connected"), 2);
+  EXPECT_EQ(MetricValue(coordinator, "shrink_worker_slots"), 2);
+  EXPECT_EQ(MetricValue(coordinator, "shrink_queue_depth"), 0);
+  // describe + budget + finalize
+  EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_completed_total{outcome=\"ok\"}"), kBudget + 2);
+  EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_dispatched_total{kind=\"evaluate\"}"), kBudget);
+  EXPECT_EQ(MetricValue(coordinator, "shrink_candidate_evaluation_seconds_count"), kBudget + 2);
+  double evaluations = 0;
+  for (int port : worker_metrics_ports_) {
+    std::string worker = HttpGet("127.0.0.1", port, "/metrics");
+    double mine = MetricValue(worker, "shrink_worker_tasks_total{kind=\"evaluate\",outcome=\"ok\"}");
+    EXPECT_GE(mine, 1) << "both workers take candidates";
+    evaluations += mine;
+    EXPECT_EQ(MetricValue(worker, "shrink_worker_connected"), 1);
+  }
+  EXPECT_EQ(evaluations, kBudget);
+}
+
+TEST_F(ClusterTest, WorkerKilledMidJobLosesNoCandidate) {
+  constexpr int kBudget = 8;
+  auto submitted = Shrink({"submit", WriteJobFile(kBudget, "uniform")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  // Kill one worker as soon as it has finished a candidate (its scrape says so).
+  while (MetricValue(HttpGet("127.0.0.1", worker_metrics_ports_[0], "/metrics"),
+                     "shrink_worker_tasks_total{kind=\"evaluate\",outcome=\"ok\"}") < 1) {
+    auto status = Shrink({"status", id, "--json"});
+    ASSERT_EQ(status.exit_code, 0);
+    ASSERT_NE(nlohmann::json::parse(status.out)["state"], "failed");
+  }
+  workers_[0]->Kill(SIGKILL);
+  workers_[0]->Wait();
+
+  auto watched = Shrink({"watch", id});
+  ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  auto job = nlohmann::json::parse(Shrink({"status", id, "--json"}).out);
+  EXPECT_EQ(job["state"], "succeeded");
+  EXPECT_EQ(job["evaluated"], kBudget);
+  std::string coordinator = HttpGet("127.0.0.1", coordinator_metrics_port_, "/metrics");
+  EXPECT_EQ(MetricValue(coordinator, "shrink_workers_connected"), 1);
+  EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_completed_total{outcome=\"ok\"}"), kBudget + 2);
+}
+
+TEST_F(ClusterTest, CancelStopsTheJob) {
+  auto submitted = Shrink({"submit", WriteJobFile(500, "random")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  auto cancelled = Shrink({"cancel", id});
+  ASSERT_EQ(cancelled.exit_code, 0) << cancelled.err;
+  EXPECT_NE(cancelled.out.find("cancelled"), std::string::npos);
+  auto job = nlohmann::json::parse(Shrink({"status", id, "--json"}).out);
+  EXPECT_EQ(job["state"], "cancelled");
+  EXPECT_LT(job["evaluated"].get<int>(), 500);
+  auto fetched = Shrink({"fetch", id, "--out", dir_ + "/none"});
+  EXPECT_EQ(fetched.exit_code, 1);
+  EXPECT_NE(fetched.err.find("cancelled"), std::string::npos) << fetched.err;
+}
+
+TEST_F(ClusterTest, BadInputGetsClearErrors) {
+  auto unknown = Shrink({"status", "job-doesnotexist"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("job-doesnotexist"), std::string::npos) << unknown.err;
+
+  std::string bad = dir_ + "/bad.yaml";
+  std::ofstream(bad) << "model: " << *model_ << "\nbudget: 0\n";
+  auto zero_budget = Shrink({"submit", bad});
+  EXPECT_EQ(zero_budget.exit_code, 1);
+  EXPECT_NE(zero_budget.err.find("spec.budget"), std::string::npos) << zero_budget.err;
+
+  std::ofstream(bad) << "model: " << *model_ << "\ntarget_size: 0.25\nsurch: random\n";
+  auto typo = Shrink({"submit", bad});
+  EXPECT_EQ(typo.exit_code, 1);
+  EXPECT_NE(typo.err.find("surch"), std::string::npos) << typo.err;
+
+  auto usage = Shrink({"watch"});
+  EXPECT_EQ(usage.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace shrink
