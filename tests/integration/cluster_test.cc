@@ -27,7 +27,7 @@ class ClusterTest : public ::testing::Test {
   static void SetUpTestSuite() {
     root_ = new std::string(*MakeTempDir("shrink-cluster-"));
     model_ = new std::string(std::string(SHRINK_BIN_DIR) + "/../test-models/cnn-tiny");
-    if (PathExists(*model_ + "/model.safetensors")) return;
+    if (PathExists(*model_ + "/model.safetensors") && PathExists(*model_ + "/config.json")) return;
     auto trained = RunCommand({BinPath("shrink"), "train", "--arch", "cnn", "--data", "fashion-mnist",
                                "--out", *model_, "--epochs", "1", "--max-examples", "3000"});
     ASSERT_EQ(trained.exit_code, 0) << trained.err;
