@@ -1,0 +1,285 @@
+// The coordinator through its real gRPC services on an in-process channel,
+// with fake workers that answer tasks synthetically (no models needed).
+#include "server/coordinator_server.h"
+
+#include <grpcpp/client_context.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/blob_upload.h"
+#include "common/files.h"
+#include "tests/test_util/fake_worker.h"
+
+namespace shrink {
+namespace {
+
+using testing::FakeWorker;
+using testing::SyntheticResult;
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = *MakeTempDir("coordinator-test-");
+    StartServer(absl::Minutes(10));
+  }
+  void TearDown() override {
+    workers_.clear();
+    server_.reset();
+    RemoveAll(dir_);
+  }
+
+  void StartServer(absl::Duration lease) {
+    server::CoordinatorServerOptions options;
+    options.coordinator.state_dir = dir_ + "/state";
+    options.coordinator.lease = lease;
+    options.coordinator.lease_check = absl::Milliseconds(20);
+    auto server = server::CoordinatorServer::Start(options);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    stub_ = v1::Coordinator::NewStub(server_->InProcessChannel());
+  }
+
+  void AddWorker(int slots, FakeWorker::Answer answer = SyntheticResult) {
+    workers_.push_back(std::make_unique<FakeWorker>(server_->InProcessChannel(), slots, answer));
+  }
+
+  // A spec whose model files are uploaded (their content is never parsed here).
+  v1::JobSpec Spec(int budget, const std::string& search = "random") {
+    v1::JobSpec spec;
+    for (const char* name : {"config.json", "model.safetensors"}) {
+      std::string path = dir_ + "/" + name;
+      EXPECT_TRUE(WriteFileAtomic(path, std::string("model file ") + name).ok());
+      auto ref = DescribeFile(path, name);
+      EXPECT_TRUE(UploadFile(stub_.get(), path, *ref).ok());
+      *spec.add_model_files() = *ref;
+    }
+    spec.mutable_task()->set_name("fashion-mnist");
+    spec.mutable_goal()->set_target_size(0.3);
+    spec.mutable_goal()->set_min_retention(0.9);
+    spec.set_budget(budget);
+    spec.set_search(search);
+    return spec;
+  }
+
+  grpc::Status Submit(const v1::JobSpec& spec, v1::Job* job) {
+    grpc::ClientContext context;
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    return stub_->SubmitJob(&context, request, job);
+  }
+
+  // Follows WatchJob to the end and returns the last snapshot.
+  v1::Job WatchToEnd(const std::string& id) {
+    grpc::ClientContext context;
+    v1::WatchJobRequest request;
+    request.set_id(id);
+    auto reader = stub_->WatchJob(&context, request);
+    v1::JobEvent event;
+    v1::Job last;
+    while (reader->Read(&event)) last = event.job();
+    EXPECT_TRUE(reader->Finish().ok());
+    return last;
+  }
+
+  std::vector<v1::CandidateSummary> Candidates(const std::string& id) {
+    grpc::ClientContext context;
+    v1::ListCandidatesRequest request;
+    request.set_id(id);
+    v1::ListCandidatesResponse response;
+    EXPECT_TRUE(stub_->ListCandidates(&context, request, &response).ok());
+    return {response.candidates().begin(), response.candidates().end()};
+  }
+
+  std::string dir_;
+  std::unique_ptr<server::CoordinatorServer> server_;
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  std::vector<std::unique_ptr<FakeWorker>> workers_;
+};
+
+TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
+  AddWorker(2);
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(5), &job).ok());
+  EXPECT_EQ(job.state(), v1::QUEUED);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 5);
+  EXPECT_EQ(done.description().layers_size(), 4);
+  EXPECT_EQ(done.artifact_files_size(), 2);
+  EXPECT_EQ(done.final_evaluation().candidate().split(), "test");
+  // Every candidate fits the size target: the search clamps before proposing.
+  auto candidates = Candidates(job.id());
+  ASSERT_EQ(candidates.size(), 5u);
+  std::set<int64_t> ids;
+  for (const auto& c : candidates) {
+    EXPECT_EQ(c.outcome(), "ok");
+    EXPECT_EQ(c.policy().layers_size(), 4);
+    ids.insert(c.id());
+  }
+  EXPECT_EQ(ids.size(), 5u);
+
+  grpc::ClientContext context;
+  v1::FetchArtifactRequest request;
+  request.set_id(job.id());
+  auto reader = stub_->FetchArtifact(&context, request);
+  v1::ArtifactChunk chunk;
+  std::map<std::string, std::string> files;
+  while (reader->Read(&chunk)) files[chunk.file()] += chunk.data();
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(files["config.json"], "fake config.json for " + job.id());
+
+  // Resuming inside the second file returns only its tail.
+  grpc::ClientContext resume_context;
+  request.set_file("model.safetensors");
+  request.set_offset(5);
+  auto resumed = stub_->FetchArtifact(&resume_context, request);
+  std::string tail;
+  while (resumed->Read(&chunk)) tail += chunk.data();
+  ASSERT_TRUE(resumed->Finish().ok());
+  EXPECT_EQ(tail, files["model.safetensors"].substr(5));
+}
+
+TEST_F(CoordinatorTest, SameRequestIdReturnsTheSameJob) {
+  v1::JobSpec spec = Spec(3);
+  spec.set_client_request_id("retry-me");
+  v1::Job first, second;
+  ASSERT_TRUE(Submit(spec, &first).ok());
+  ASSERT_TRUE(Submit(spec, &second).ok());
+  EXPECT_EQ(first.id(), second.id());
+  grpc::ClientContext context;
+  v1::ListJobsResponse list;
+  ASSERT_TRUE(stub_->ListJobs(&context, v1::ListJobsRequest(), &list).ok());
+  EXPECT_EQ(list.jobs_size(), 1);
+}
+
+TEST_F(CoordinatorTest, InvalidSpecsAreRefusedNamingTheField) {
+  v1::Job job;
+  v1::JobSpec spec = Spec(3);
+  spec.set_budget(0);
+  grpc::Status s = Submit(spec, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.budget"), std::string::npos) << s.error_message();
+
+  spec = Spec(3);
+  spec.mutable_goal()->set_target_size(1.5);
+  s = Submit(spec, &job);
+  EXPECT_NE(s.error_message().find("spec.goal.target_size"), std::string::npos) << s.error_message();
+
+  spec = Spec(3);
+  spec.mutable_task()->set_name("imagenet");
+  s = Submit(spec, &job);
+  EXPECT_NE(s.error_message().find("imagenet"), std::string::npos) << s.error_message();
+
+  spec = Spec(3);
+  spec.set_search("simulated-annealing");
+  s = Submit(spec, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("simulated-annealing"), std::string::npos);
+
+  spec = Spec(3);
+  spec.mutable_model_files(1)->set_sha256(std::string(64, 'a'));
+  s = Submit(spec, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("was not uploaded"), std::string::npos) << s.error_message();
+}
+
+TEST_F(CoordinatorTest, ExpiredLeaseRequeuesTheCandidateElsewhere) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  StartServer(absl::Milliseconds(300));
+  // The first worker takes the first evaluation and never answers it.
+  std::atomic<bool> hung{false};
+  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE && !hung.exchange(true)) return v1::TaskResult();
+    return SyntheticResult(task, stub);
+  });
+  AddWorker(1);
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(4), &job).ok());
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_TRUE(hung.load());
+  EXPECT_EQ(done.evaluated(), 4);
+  EXPECT_EQ(done.failed(), 0);
+  EXPECT_EQ(Candidates(job.id()).size(), 4u);
+}
+
+TEST_F(CoordinatorTest, DisconnectedWorkerTasksGoBackToTheQueue) {
+  AddWorker(1, [](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE) return v1::TaskResult();  // holds it, then dies
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(3), &job).ok());
+  while (workers_[0]->tasks_seen() < 2) std::this_thread::yield();  // describe + one evaluation taken
+  workers_[0]->Stop();
+  AddWorker(1);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 3);
+  EXPECT_EQ(done.failed(), 0);
+}
+
+TEST_F(CoordinatorTest, FailingEvaluationsAreRecordedAndAllFailingFailsTheJob) {
+  AddWorker(1, [](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() != v1::Task::EVALUATE) return SyntheticResult(task, stub);
+    v1::TaskResult r;
+    r.set_task_id(task.task_id());
+    r.set_ok(false);
+    r.set_error("pass threw: out of memory");
+    return r;
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(3), &job).ok());
+  v1::Job done = WatchToEnd(job.id());
+  EXPECT_EQ(done.state(), v1::FAILED);
+  EXPECT_EQ(done.failed(), 3);
+  EXPECT_NE(done.error().find("out of memory"), std::string::npos) << done.error();
+  for (const auto& c : Candidates(job.id())) EXPECT_EQ(c.error(), "pass threw: out of memory");
+}
+
+TEST_F(CoordinatorTest, CancelRecallsInFlightWorkAndEndsTheJob) {
+  AddWorker(1, [](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE) return v1::TaskResult();  // never finishes
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(50), &job).ok());
+  while (workers_[0]->tasks_seen() < 2) std::this_thread::yield();
+  grpc::ClientContext context;
+  v1::CancelJobRequest request;
+  request.set_id(job.id());
+  v1::Job cancelled;
+  ASSERT_TRUE(stub_->CancelJob(&context, request, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), v1::CANCELLED);
+  EXPECT_EQ(WatchToEnd(job.id()).state(), v1::CANCELLED);
+}
+
+TEST_F(CoordinatorTest, RestartedCoordinatorResumesUnfinishedJobs) {
+  // The worker answers two evaluations, then the coordinator goes away.
+  std::atomic<int> answered{0};
+  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(6), &job).ok());
+  while (answered.load() < 3) std::this_thread::yield();
+  workers_.clear();
+  server_.reset();
+
+  StartServer(absl::Minutes(10));
+  AddWorker(2);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 6);
+  auto candidates = Candidates(job.id());
+  ASSERT_EQ(candidates.size(), 6u);
+  std::set<int64_t> ids;
+  for (const auto& c : candidates) ids.insert(c.id());
+  EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+}
+
+}  // namespace
+}  // namespace shrink
