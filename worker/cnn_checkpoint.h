@@ -1,0 +1,74 @@
+// The CNN on disk: config.json (model_type "shrink-cnn", per-layer widths and
+// quantization) plus model.safetensors, and the runtime module built from them
+// (internal: pulls in torch).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/cnn.h"
+
+namespace shrink::worker {
+
+inline constexpr char kCnnModelType[] = "shrink-cnn";
+inline constexpr char kConfigFile[] = "config.json";
+inline constexpr char kWeightsFile[] = "model.safetensors";
+
+// Storage schemes recorded in config.json "quantization".
+inline constexpr char kSchemeFloat32[] = "fp32";
+inline constexpr char kSchemeFloat16[] = "fp16";                            // F16 weight, fp32 compute
+inline constexpr char kSchemeInt8WeightPerChannel[] = "int8_weight_per_channel";  // conv: dequantized at load
+inline constexpr char kSchemeInt8DynamicPerChannel[] = "int8_dynamic_per_channel";  // linear: int8 kernel
+inline constexpr char kSchemeInt8DynamicPerTensor[] = "int8_dynamic_per_tensor";    // linear: int8 kernel
+
+// The compressible layers in forward order.
+const std::vector<std::string>& CnnLayerNames();
+
+// How one layer's weight is stored.
+struct LayerStorage {
+  int bits = 32;
+  std::string scheme = kSchemeFloat32;
+};
+
+// A CNN exactly as stored: the tensors the file holds (fp32, fp16 or int8 + scales).
+struct CnnCheckpoint {
+  CnnWidths widths;
+  std::map<std::string, LayerStorage> storage;   // every layer of CnnLayerNames()
+  std::map<std::string, torch::Tensor> tensors;  // "<layer>.weight", ".bias", ".weight_scale"
+  bool compressed = false;                       // produced by a compression policy
+  std::string policy_json;                       // that policy, when compressed
+
+  // True when every layer is stored in fp32 and no policy was applied.
+  bool IsUncompressed() const;
+};
+
+// The checkpoint of a trained fp32 module.
+CnnCheckpoint CheckpointFromModule(Cnn& net);
+
+// Validates tensors against the storage schemes and the widths the shapes imply; fills widths.
+absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& origin);
+
+// Reads and validates config.json + model.safetensors from `dir`.
+absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir);
+
+// The config.json text of `checkpoint`.
+std::string CnnConfigJson(const CnnCheckpoint& checkpoint);
+
+// The model.safetensors bytes of `checkpoint`.
+absl::StatusOr<std::string> CnnSafetensorsBytes(const CnnCheckpoint& checkpoint);
+
+// Writes both files into `dir` (created if needed), each atomically.
+absl::Status WriteCnnCheckpoint(const CnnCheckpoint& checkpoint, const std::string& dir);
+
+// The fp32 weight of `layer` as the runtime computes with it (dequantized / widened).
+torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& layer);
+
+// The runtime module (eval mode): fp32 convs, fp32 or int8-kernel linears.
+absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint);
+
+}  // namespace shrink::worker

@@ -1,0 +1,120 @@
+#include "worker/cnn_compress.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+#include "common/policy.h"
+#include "common/status.h"
+
+namespace shrink::worker {
+namespace {
+
+// Each prunable layer, the layer that consumes its outputs, and how many input
+// columns of that consumer one output unit feeds.
+struct PruneLink {
+  const char* layer;
+  const char* next;
+  int64_t input_group;
+};
+constexpr PruneLink kPruneLinks[] = {{"conv1", "conv2", 1}, {"conv2", "fc1", kCnnFeaturePixels}, {"fc1", "fc2", 1}};
+
+}  // namespace
+
+torch::Tensor KeptUnitsByL1(const torch::Tensor& weight, double ratio) {
+  torch::NoGradGuard no_grad;
+  const int64_t out = weight.size(0);
+  const int64_t removed = std::clamp<int64_t>(std::llround(ratio * static_cast<double>(out)), 0, out - 1);
+  torch::Tensor norms = weight.detach().to(torch::kFloat64).abs().reshape({out, -1}).sum(1).contiguous();
+  const double* norm = norms.data_ptr<double>();
+  std::vector<int64_t> order(out);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return norm[a] > norm[b]; });
+  order.resize(out - removed);
+  std::sort(order.begin(), order.end());  // keep the surviving units in their original order
+  return torch::tensor(order, torch::kInt64);
+}
+
+KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions) {
+  KeptUnits kept;
+  for (const auto& action : actions) {
+    if (action.prune() <= 0) continue;
+    kept[action.name()] = KeptUnitsByL1(fp32.tensors.at(action.name() + ".weight"), action.prune());
+  }
+  return kept;
+}
+
+absl::StatusOr<CnnCheckpoint> PruneCnn(const CnnCheckpoint& fp32, const KeptUnits& kept) {
+  torch::NoGradGuard no_grad;
+  CnnCheckpoint out = fp32;
+  for (const auto& [layer, units] : kept) {
+    const PruneLink* link = nullptr;
+    for (const auto& candidate : kPruneLinks) {
+      if (layer == candidate.layer) link = &candidate;
+    }
+    if (link == nullptr) return absl::InvalidArgumentError(absl::StrCat("layer ", layer, " cannot be pruned"));
+    if (out.storage.at(layer).scheme != kSchemeFloat32 || out.storage.at(link->next).scheme != kSchemeFloat32) {
+      return absl::FailedPreconditionError(absl::StrCat("pruning ", layer, " needs fp32 weights"));
+    }
+    const std::string weight = absl::StrCat(layer, ".weight"), bias = absl::StrCat(layer, ".bias");
+    out.tensors[weight] = out.tensors.at(weight).index_select(0, units).contiguous();
+    out.tensors[bias] = out.tensors.at(bias).index_select(0, units).contiguous();
+    // Each kept unit feeds `input_group` consecutive input columns of the next layer.
+    torch::Tensor columns =
+        (units.unsqueeze(1) * link->input_group + torch::arange(link->input_group, torch::kInt64)).flatten();
+    const std::string next_weight = absl::StrCat(link->next, ".weight");
+    out.tensors[next_weight] = out.tensors.at(next_weight).index_select(1, columns).contiguous();
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateCheckpoint(out, "pruned model"));
+  return out;
+}
+
+absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits) {
+  torch::NoGradGuard no_grad;
+  CnnCheckpoint out = fp32;
+  for (const auto& [layer, layer_bits] : bits) {
+    if (layer_bits == kFullPrecisionBits) continue;
+    const bool conv = layer.rfind("conv", 0) == 0;
+    const std::string weight_name = absl::StrCat(layer, ".weight");
+    const torch::Tensor weight = Float32Weight(fp32, layer);
+    LayerStorage& storage = out.storage[layer];
+    storage.bits = layer_bits;
+    if (layer_bits >= 9 && layer_bits <= 16) {
+      storage.scheme = kSchemeFloat16;
+      out.tensors[weight_name] = weight.to(torch::kFloat16).contiguous();
+    } else if (layer_bits == 8) {
+      QuantizedWeight q;
+      if (conv) {
+        // Conv weights are stored in int8 but widened to fp32 at load: LibTorch's quantized
+        // convs need quantized activations end to end, which this model does not use.
+        storage.scheme = kSchemeInt8WeightPerChannel;
+        q = QuantizePerChannel(weight);
+      } else if (OnednnLinearAcceptsPerChannel()) {
+        storage.scheme = kSchemeInt8DynamicPerChannel;
+        q = QuantizePerChannel(weight);
+      } else {
+        storage.scheme = kSchemeInt8DynamicPerTensor;
+        q = QuantizePerTensor(weight);
+      }
+      out.tensors[weight_name] = q.values;
+      out.tensors[absl::StrCat(layer, ".weight_scale")] = q.scales;
+    } else {
+      return absl::UnimplementedError(absl::StrCat("layer ", layer, ": ", layer_bits, "-bit weights are not supported"));
+    }
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateCheckpoint(out, "quantized model"));
+  return out;
+}
+
+absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
+                                          const std::vector<shrink::v1::LayerAction>& actions) {
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint pruned, PruneCnn(fp32, ChooseKeptUnits(fp32, actions)));
+  std::map<std::string, int> bits;
+  for (const auto& action : actions) bits[action.name()] = EffectiveBits(action.bits());
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, QuantizeCnn(pruned, bits));
+  compressed.compressed = true;
+  return compressed;
+}
+
+}  // namespace shrink::worker

@@ -1,0 +1,39 @@
+// Compression passes on the CNN checkpoint: structural L1 pruning, then
+// per-layer quantization (internal: pulls in torch).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "shrink/v1/types.pb.h"
+#include "worker/cnn_checkpoint.h"
+
+namespace shrink::worker {
+
+// Output units each layer keeps, by layer name: sorted int64 indices.
+using KeptUnits = std::map<std::string, torch::Tensor>;
+
+// The output units kept when round(ratio * out) units with the smallest L1 weight
+// norm are removed (at least one unit stays); ties keep the lower index.
+torch::Tensor KeptUnitsByL1(const torch::Tensor& weight, double ratio);
+
+// The kept units of every layer under `actions` (one per layer, in CnnLayerNames() order),
+// ranked on the unpruned weights.
+KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions);
+
+// Physically removes every unit not in `kept` (layers absent from `kept` stay whole) and
+// the next layer's matching input columns (49 per conv2 channel for fc1).
+absl::StatusOr<CnnCheckpoint> PruneCnn(const CnnCheckpoint& fp32, const KeptUnits& kept);
+
+// Re-stores each layer at its bits: 8 = int8 (+ fp32 scales), 9..16 = fp16, 32 = unchanged.
+absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits);
+
+// Pruning then quantization under validated `actions`; the result is marked compressed.
+absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
+                                          const std::vector<shrink::v1::LayerAction>& actions);
+
+}  // namespace shrink::worker

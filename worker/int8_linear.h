@@ -1,0 +1,56 @@
+// Symmetric int8 weight quantization and a linear layer computed by LibTorch's
+// dynamic-quantized int8 kernels on the ONEDNN engine (internal: pulls in torch).
+#pragma once
+
+#include <ATen/native/quantized/PackedParams.h>
+#include <torch/torch.h>
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace shrink::worker {
+
+// An int8 weight and its fp32 scales: real value = values * scale (zero point 0).
+struct QuantizedWeight {
+  torch::Tensor values;  // int8, the weight's shape
+  torch::Tensor scales;  // float32, [out] per output channel or [1] per tensor
+};
+
+// Quantizes `weight` ([out, ...]) symmetrically with one scale per output channel.
+QuantizedWeight QuantizePerChannel(const torch::Tensor& weight);
+
+// Quantizes `weight` symmetrically with one scale for the whole tensor.
+QuantizedWeight QuantizePerTensor(const torch::Tensor& weight);
+
+// The fp32 weight a quantized one stands for.
+torch::Tensor Dequantize(const QuantizedWeight& weight);
+
+// Selects the ONEDNN quantized engine; error when this LibTorch lacks it.
+absl::Status UseOnednnEngine();
+
+// True when ONEDNN's linear prepack takes per-channel weights (probed once).
+bool OnednnLinearAcceptsPerChannel();
+
+// y = x W^T + b with W in int8 (prepacked for ONEDNN), activations quantized
+// per batch on the fly (dynamic quantization), bias and output in fp32.
+class Int8Linear {
+ public:
+  // Prepacks `weight`; `bias` is fp32 [out]. Errors when the engine rejects the weight.
+  static absl::StatusOr<std::shared_ptr<const Int8Linear>> Create(const QuantizedWeight& weight,
+                                                                  const torch::Tensor& bias);
+
+  // Applies the layer to x [..., in]; thread-safe.
+  torch::Tensor Forward(const torch::Tensor& x) const;
+
+  int64_t in_features() const { return in_features_; }
+  int64_t out_features() const { return out_features_; }
+
+ private:
+  c10::intrusive_ptr<LinearPackedParamsBase> packed_;
+  int64_t in_features_ = 0;
+  int64_t out_features_ = 0;
+};
+
+}  // namespace shrink::worker

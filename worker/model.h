@@ -1,0 +1,101 @@
+// The worker's model facade: load, describe, compress, save, evaluate and
+// train models without pulling LibTorch into the includer (torch lives in the
+// .cc files and the internal headers behind the Impl pointers).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "shrink/v1/types.pb.h"
+
+namespace shrink::worker {
+
+// Options for measuring a model.
+struct EvalOptions {
+  int threads = 0;           // intra-op threads for latency and accuracy; 0 = all cores
+  int latency_batch = 32;    // examples per timed forward pass
+  int warmup_runs = 3;
+  int timed_runs = 15;       // latency_ms = median of these
+  int64_t max_examples = 0;  // accuracy on the first N examples of the split; 0 = all
+};
+
+// Fashion-MNIST in memory. Splits: "train" = first 55000 training images,
+// "validation" = last 5000 training images, "test" = the 10000 t10k images.
+// Immutable, safe to share across threads.
+class ImageDataset {
+ public:
+  // `files` maps the standard file names (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+  // t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) to paths; gz or raw idx accepted.
+  // Bad files -> InvalidArgument naming the file and what is wrong.
+  static absl::StatusOr<std::shared_ptr<const ImageDataset>> LoadFashionMnist(
+      const std::map<std::string, std::string>& files);
+
+  // Examples in `split`; 0 for an unknown split.
+  int64_t Size(const std::string& split) const;
+
+  struct Impl;
+  std::shared_ptr<const Impl> impl;  // torch tensors inside (float [N,1,28,28] normalized, int64 labels)
+};
+
+// The Debian package's files: /usr/share/datasets/fashion-mnist/<name>.
+std::map<std::string, std::string> DebianFashionMnistFiles();
+
+// A loaded model, uncompressed or compressed. Const methods are thread-safe.
+class Model {
+ public:
+  // Loads config.json + model.safetensors from `dir`; layer widths come from tensor shapes.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& dir);
+
+  Model();
+  ~Model();
+
+  // The compressible layers in forward order with their shapes, parameters and FLOPs.
+  shrink::v1::ModelDescription Describe() const;
+
+  // A new model with the policy applied (structural pruning, then quantization).
+  // Only an uncompressed model can be compressed (FailedPrecondition otherwise).
+  absl::StatusOr<std::unique_ptr<Model>> Apply(const shrink::v1::Policy& policy) const;
+
+  // Writes config.json + model.safetensors into `dir` (created if needed), each file atomically.
+  absl::Status Save(const std::string& dir) const;
+
+  // Accuracy on the split, params, flops, bytes on disk, median latency of one batch.
+  absl::StatusOr<shrink::v1::Metrics> Evaluate(const ImageDataset& data, const std::string& split,
+                                               const EvalOptions& options) const;
+
+  struct Impl;
+  std::unique_ptr<Impl> impl;
+};
+
+struct TrainOptions {
+  int epochs = 3;
+  int batch_size = 64;
+  double learning_rate = 1e-3;
+  uint64_t seed = 0;
+  int threads = 0;
+  int64_t max_train_examples = 0;  // 0 = all 55000
+};
+
+struct TrainReport {
+  double validation_accuracy = 0;
+  double test_accuracy = 0;
+  double seconds = 0;
+  int64_t params = 0;
+};
+
+// Trains the reference CNN from scratch, deterministically for a fixed seed, saves it to
+// out_dir and reports accuracies. `progress` gets one human line per epoch (may be null).
+absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOptions& options,
+                                     const std::string& out_dir,
+                                     const std::function<void(const std::string&)>& progress);
+
+// Sets LibTorch's intra-op threads (0 = all cores) and the ONEDNN quantized engine;
+// returns the thread count now in use. Call before measuring.
+int ConfigureTorch(int threads);
+
+}  // namespace shrink::worker
