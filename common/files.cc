@@ -6,9 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 
@@ -16,20 +14,36 @@ namespace shrink {
 namespace fs = std::filesystem;
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading ", path));
-  return buffer.str();
+  // Plain read(2): `ostream << rdbuf()` swallowed read errors, so a directory
+  // (EISDIR) or an I/O error came back as an OK empty string.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  std::string out;
+  std::string buf(1 << 16, '\0');
+  while (true) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return absl::DataLossError(absl::StrCat("error reading ", path, ": ", std::strerror(err)));
+    }
+    if (n == 0) break;
+    out.append(buf.data(), static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 absl::Status WriteFileAtomic(const std::string& path, const std::string& contents) {
   std::string tmp = absl::StrCat(path, ".tmp.", getpid(), ".", std::random_device{}());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+    // The code follows errno: a missing directory is NotFound, not PermissionDenied.
+    int err = errno;
+    return absl::Status(absl::ErrnoToStatusCode(err),
+                        absl::StrCat("cannot write ", path, ": cannot create ", tmp, ": ",
+                                     std::strerror(err)));
   }
   const char* data = contents.data();
   size_t left = contents.size();
@@ -46,13 +60,15 @@ absl::Status WriteFileAtomic(const std::string& path, const std::string& content
     data += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    int err = errno;
+  // Close even when fsync fails, or the descriptor leaks.
+  int err = ::fsync(fd) != 0 ? errno : 0;
+  if (::close(fd) != 0 && err == 0) err = errno;
+  if (err != 0) {
     ::unlink(tmp.c_str());
     return absl::DataLossError(absl::StrCat("cannot flush ", path, ": ", std::strerror(err)));
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
+    err = errno;
     ::unlink(tmp.c_str());
     return absl::InternalError(absl::StrCat("cannot rename into ", path, ": ", std::strerror(err)));
   }
@@ -76,8 +92,16 @@ absl::StatusOr<int64_t> FileSize(const std::string& path) {
 absl::StatusOr<int64_t> DirectoryBytes(const std::string& dir) {
   std::error_code ec;
   int64_t total = 0;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (entry.is_regular_file()) total += static_cast<int64_t>(entry.file_size());
+  // Non-throwing forms throughout: a file removed while we list (another
+  // writer's temp file being renamed) must not throw out of a Status API.
+  fs::directory_iterator it(dir, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    std::error_code entry_ec;
+    if (!it->is_regular_file(entry_ec)) continue;
+    auto size = it->file_size(entry_ec);
+    if (!entry_ec) total += static_cast<int64_t>(size);
   }
   if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
   return total;
