@@ -57,8 +57,8 @@ class UniformSearch : public Search {
   std::string name() const override { return "uniform"; }
 
   v1::Policy Propose() override {
-    // Past the plan (budget larger than the grid), repeat the gentlest
-    // settings: re-measuring them only refines the latency median.
+    // Past the plan (budget larger than the grid), cycle through it again:
+    // re-measuring a setting only refines its latency figure.
     v1::Policy policy = plan_[next_ % plan_.size()];
     ++next_;
     return policy;

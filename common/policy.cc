@@ -49,7 +49,7 @@ absl::Status ValidateAction(const v1::LayerAction& action) {
   }
   if (!(bits == kFullPrecisionBits || (bits >= 8 && bits <= 16))) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "layer %s: bits %d is outside 4..16 (or 32 for unchanged)", layer, bits));
+        "layer %s: bits %d is outside 8..16 (or 32 for unchanged)", layer, bits));
   }
   if (!(action.distill() >= 0.0 && action.distill() <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrFormat(
