@@ -53,6 +53,6 @@ TORCH_MODULE(Cnn);
 // Top-1 accuracy of `net` (in eval mode, no grad) on the first `limit` examples (0 = all),
 // in batches of `batch_size`; also returns the number of examples used.
 std::pair<double, int64_t> CnnAccuracy(Cnn& net, const torch::Tensor& images, const torch::Tensor& labels,
-                                       int64_t limit = 0, int64_t batch_size = 1000);
+                                       int64_t limit = 0, int64_t batch_size = 500);
 
 }  // namespace shrink::worker

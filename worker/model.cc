@@ -128,7 +128,7 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const ImageDataset& data, co
   SHRINK_ASSIGN_OR_RETURN(const ImageDataset::Impl::Split* split, FindSplit(data, split_name));
   if (split->labels.size(0) == 0) return absl::InvalidArgumentError(absl::StrCat("split ", split_name, " is empty"));
   return Guarded("evaluating model", [&]() -> absl::StatusOr<shrink::v1::Metrics> {
-    // Per calling thread under OpenMP, so every evaluation configures its own.
+    // Every evaluation states its thread count: latency figures are only comparable that way.
     const int threads = ConfigureTorch(options.threads);
     torch::NoGradGuard no_grad;
     Cnn net = impl->net;  // a handle to the shared module, which stays in eval mode

@@ -95,7 +95,7 @@ absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOption
                                      const std::function<void(const std::string&)>& progress);
 
 // Sets LibTorch's intra-op threads (0 = all cores) and the ONEDNN quantized engine;
-// returns the thread count now in use. Call before measuring.
+// returns the thread count now in use. Process-wide; Evaluate and TrainCnn call it themselves.
 int ConfigureTorch(int threads);
 
 }  // namespace shrink::worker
