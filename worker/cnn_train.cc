@@ -42,6 +42,7 @@ absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOption
     std::vector<int64_t> order(count);
     for (int64_t i = 0; i < count; ++i) order[i] = i;
     std::mt19937_64 rng(options.seed);
+    double validation_accuracy = 0;  // of the last epoch, which is the final model
     for (int epoch = 1; epoch <= options.epochs; ++epoch) {
       net->train();
       Shuffle(order, rng);
@@ -60,7 +61,7 @@ absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOption
         ++batches;
       }
       net->eval();
-      const double validation_accuracy = CnnAccuracy(net, validation->images, validation->labels).first;
+      validation_accuracy = CnnAccuracy(net, validation->images, validation->labels).first;
       if (progress) {
         progress(absl::StrFormat("epoch %d/%d: loss %.4f, validation accuracy %.2f%%, %.1f s (%d threads)", epoch,
                                  options.epochs, loss_sum / std::max<int64_t>(1, batches),
@@ -69,7 +70,7 @@ absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOption
     }
     net->eval();
     TrainReport report;
-    report.validation_accuracy = CnnAccuracy(net, validation->images, validation->labels).first;
+    report.validation_accuracy = validation_accuracy;
     report.test_accuracy = CnnAccuracy(net, test->images, test->labels).first;
     for (const auto& parameter : net->parameters()) report.params += parameter.numel();
     SHRINK_RETURN_IF_ERROR(WriteCnnCheckpoint(CheckpointFromModule(net), out_dir));

@@ -208,11 +208,11 @@ TEST(CnnTest, TinyTrainingIsDeterministicAndLearns) {
   eval.latency_batch = 16;
   eval.warmup_runs = 1;
   eval.timed_runs = 3;
-  auto metrics = (*model)->Evaluate(testing::FashionMnist(), "test", eval);
+  auto metrics = (*model)->Evaluate(testing::FashionMnist(), "validation", eval);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
-  EXPECT_DOUBLE_EQ(metrics->accuracy(), first->test_accuracy);
-  EXPECT_EQ(metrics->examples(), 10000);
-  EXPECT_EQ(metrics->split(), "test");
+  EXPECT_DOUBLE_EQ(metrics->accuracy(), first->validation_accuracy);
+  EXPECT_EQ(metrics->examples(), 5000);
+  EXPECT_EQ(metrics->split(), "validation");
   EXPECT_EQ(metrics->threads(), 1);
   EXPECT_EQ(metrics->latency_batch(), 16);
   EXPECT_GT(metrics->latency_ms(), 0);
