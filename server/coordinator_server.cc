@@ -34,7 +34,11 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   if (!s->server_ || (!options.listen.empty() && s->port_ == 0)) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
   }
-  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  // Per service, so probes can ask for either API by name ("" = the server).
+  auto* health = s->server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  health->SetServingStatus(v1::Coordinator::service_full_name(), true);
+  health->SetServingStatus(v1::WorkerPool::service_full_name(), true);
 
   if (!options.metrics_listen.empty()) {
     s->metrics_http_ = std::make_unique<MetricsHttpServer>(s->metrics_->registry());

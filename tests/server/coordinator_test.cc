@@ -9,6 +9,7 @@
 
 #include "common/blob_upload.h"
 #include "common/files.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/test_util/fake_worker.h"
 
 namespace shrink {
@@ -138,6 +139,23 @@ TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
   while (resumed->Read(&chunk)) tail += chunk.data();
   ASSERT_TRUE(resumed->Finish().ok());
   EXPECT_EQ(tail, files["model.safetensors"].substr(5));
+}
+
+TEST_F(CoordinatorTest, HealthServiceReportsEachApiServing) {
+  auto health = grpc::health::v1::Health::NewStub(server_->InProcessChannel());
+  for (const char* service : {"", "shrink.v1.Coordinator", "shrink.v1.WorkerPool"}) {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    request.set_service(service);
+    grpc::health::v1::HealthCheckResponse response;
+    ASSERT_TRUE(health->Check(&context, request, &response).ok()) << service;
+    EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service("shrink.v1.Nope");
+  grpc::health::v1::HealthCheckResponse response;
+  EXPECT_EQ(health->Check(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(CoordinatorTest, SameRequestIdReturnsTheSameJob) {
