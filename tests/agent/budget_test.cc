@@ -1,3 +1,4 @@
+#include "tests/test_util/cnn_description.h"
 #include "agent/budget.h"
 
 #include <gmock/gmock.h>
@@ -15,35 +16,14 @@ namespace {
 // i.e. 4 * 421642 params.
 constexpr double kCnnWeightBytes = 1686568;
 // config.json and the safetensors header: on disk but not weights.
-constexpr int64_t kCnnOverhead = 1000;
+constexpr int64_t kCnnOverhead = testing::kCnnDescriptionOverhead;
+
+// The Fashion-MNIST CNN as the worker describes it.
+v1::ModelDescription Cnn() { return testing::CnnDescription(); }
 
 v1::LayerInfo Layer(const std::string& name, const std::string& kind, int64_t in, int64_t out,
                     int64_t kernel_elements, bool prunable, int64_t input_group) {
-  v1::LayerInfo layer;
-  layer.set_name(name);
-  layer.set_kind(kind);
-  layer.set_in_features(in);
-  layer.set_out_features(out);
-  layer.set_kernel_elements(kernel_elements);
-  layer.set_params(out * in * kernel_elements + out);
-  layer.set_prunable(prunable);
-  layer.set_input_group(input_group);
-  return layer;
-}
-
-// The Fashion-MNIST CNN as the worker describes it.
-v1::ModelDescription Cnn() {
-  v1::ModelDescription model;
-  model.set_model_type("cnn");
-  *model.add_layers() = Layer("conv1", "conv2d", 1, 32, 9, true, 1);
-  *model.add_layers() = Layer("conv2", "conv2d", 32, 64, 9, true, 1);
-  *model.add_layers() = Layer("fc1", "linear", 3136, 128, 1, true, 49);
-  *model.add_layers() = Layer("fc2", "linear", 128, 10, 1, false, 1);
-  int64_t params = 0;
-  for (const auto& layer : model.layers()) params += layer.params();
-  model.set_params(params);
-  model.set_bytes(4 * params + kCnnOverhead);
-  return model;
+  return testing::MakeLayer(name, kind, in, out, kernel_elements, prunable, input_group);
 }
 
 v1::LayerAction Action(const std::string& name, double prune, int bits) {

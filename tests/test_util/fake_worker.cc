@@ -1,5 +1,7 @@
 #include "tests/test_util/fake_worker.h"
 
+#include "tests/test_util/cnn_description.h"
+
 #include <gtest/gtest.h>
 
 #include "common/blob_upload.h"
@@ -9,43 +11,17 @@
 
 namespace shrink::testing {
 
-v1::ModelDescription CnnLikeDescription() {
-  v1::ModelDescription d;
-  d.set_model_type("shrink-cnn");
-  struct L { const char* name; const char* kind; int64_t in, out, k, group; bool prunable; };
-  const L layers[] = {{"conv1", "conv2d", 1, 32, 9, 1, true},
-                      {"conv2", "conv2d", 32, 64, 9, 1, true},
-                      {"fc1", "linear", 3136, 128, 1, 49, true},
-                      {"fc2", "linear", 128, 10, 1, 1, false}};
-  int64_t params = 0;
-  for (const auto& l : layers) {
-    auto* info = d.add_layers();
-    info->set_name(l.name);
-    info->set_kind(l.kind);
-    info->set_in_features(l.in);
-    info->set_out_features(l.out);
-    info->set_kernel_elements(l.k);
-    info->set_input_group(l.group);
-    info->set_prunable(l.prunable);
-    info->set_params(l.in * l.out * l.k + l.out);
-    params += info->params();
-  }
-  d.set_params(params);
-  d.set_bytes(params * 4 + 1000);
-  return d;
-}
-
 v1::TaskResult SyntheticResult(const v1::Task& task, v1::WorkerPool::Stub* stub) {
   v1::TaskResult r;
   r.set_task_id(task.task_id());
   r.set_ok(true);
   v1::Metrics base;
   base.set_accuracy(0.9);
-  base.set_bytes(CnnLikeDescription().bytes());
+  base.set_bytes(CnnDescription().bytes());
   base.set_latency_ms(10);
   base.set_split(task.kind() == v1::Task::FINALIZE ? "test" : "validation");
   if (task.kind() == v1::Task::DESCRIBE) {
-    *r.mutable_description() = CnnLikeDescription();
+    *r.mutable_description() = CnnDescription();
     *r.mutable_evaluation()->mutable_baseline() = base;
     return r;
   }

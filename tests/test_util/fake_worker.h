@@ -15,9 +15,6 @@
 
 namespace shrink::testing {
 
-// A model description shaped like the reference CNN.
-v1::ModelDescription CnnLikeDescription();
-
 // A plausible result for `task`: size from the policy's bits, retention
 // falling with pruning. FINALIZE uploads two small files as the artifact.
 v1::TaskResult SyntheticResult(const v1::Task& task, v1::WorkerPool::Stub* stub);
