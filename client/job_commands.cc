@@ -37,43 +37,6 @@ struct JobCommand {
 
 }  // namespace
 
-absl::StatusOr<v1::Job> RunJob(CoordinatorClient& client, const CompressRequest& request,
-                               const std::string& out_dir, bool show_progress) {
-  SHRINK_ASSIGN_OR_RETURN(v1::JobSpec spec, client.PrepareSpec(request));
-  SHRINK_ASSIGN_OR_RETURN(v1::Job job, client.Submit(spec));
-  if (show_progress) std::cerr << "job " << job.id() << " submitted (" << request.search << ", budget "
-                               << request.budget << ")\n";
-  SHRINK_ASSIGN_OR_RETURN(job, WatchWithProgress(client, job.id(), show_progress));
-  if (job.state() != v1::SUCCEEDED) {
-    return absl::AbortedError(absl::StrCat("job ", job.id(), " ended ", StateName(job.state()),
-                                           job.error().empty() ? "" : ": ", job.error()));
-  }
-  if (!out_dir.empty()) SHRINK_RETURN_IF_ERROR(client.FetchArtifact(job.id(), out_dir));
-  return job;
-}
-
-absl::StatusOr<v1::Job> WatchWithProgress(CoordinatorClient& client, const std::string& id,
-                                          bool show_progress) {
-  const bool tty = isatty(STDERR_FILENO) != 0;
-  absl::Time start = absl::Now();
-  int last_evaluated = -1;
-  v1::JobState last_state = v1::JOB_STATE_UNSPECIFIED;
-  auto result = client.Watch(id, [&](const v1::JobEvent& event) {
-    if (!show_progress) return;
-    const v1::Job& job = event.job();
-    std::string line = FormatProgress(job, absl::ToDoubleSeconds(absl::Now() - start));
-    if (tty) {
-      std::cerr << "\r\033[K" << line << std::flush;
-    } else if (job.evaluated() != last_evaluated || job.state() != last_state) {
-      std::cerr << line << "\n";
-    }
-    last_evaluated = job.evaluated();
-    last_state = job.state();
-  });
-  if (show_progress && tty) std::cerr << "\n";
-  return result;
-}
-
 int RunCompress(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"model", "model folder: config.json + model.safetensors (required)", ""},
