@@ -139,6 +139,21 @@ TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
   EXPECT_EQ(evaluations, kBudget);
 }
 
+TEST_F(ClusterTest, CompressOnTheClusterPrintsJsonAndWritesTheModel) {
+  std::string out = dir_ + "/compressed";
+  auto compressed = Shrink({"compress", "--model", *model_, "--task", "fashion-mnist", "--target-size", "0.3",
+                            "--min-retention", "0.5", "--budget", "3", "--search", "uniform", "--out", out,
+                            "--json"});
+  ASSERT_EQ(compressed.exit_code, 0) << compressed.err;
+  auto result = nlohmann::json::parse(compressed.out);
+  for (const char* key : {"bytes", "params", "latency_ms", "accuracy", "retention", "size_ratio", "speedup"}) {
+    EXPECT_TRUE(result.contains(key)) << key;
+  }
+  EXPECT_EQ(result["state"], "succeeded");
+  EXPECT_LE(result["size_ratio"].get<double>(), 0.3);
+  EXPECT_EQ(*FileSize(out + "/model.safetensors") + *FileSize(out + "/config.json"), result["bytes"].get<int64_t>());
+}
+
 TEST_F(ClusterTest, WorkerKilledMidJobLosesNoCandidate) {
   constexpr int kBudget = 8;
   auto submitted = Shrink({"submit", WriteJobFile(kBudget, "uniform")});

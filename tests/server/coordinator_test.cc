@@ -158,6 +158,31 @@ TEST_F(CoordinatorTest, HealthServiceReportsEachApiServing) {
   EXPECT_EQ(health->Check(&context, request, &response).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST_F(CoordinatorTest, KeepsOneCandidateInFlightPerFreeSlot) {
+  // Three slots that hold every evaluation: the coordinator fills all three
+  // and no more, then a second worker drains the rest.
+  AddWorker(3, [](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE) return v1::TaskResult();
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(10), &job).ok());
+  while (workers_[0]->tasks_seen() < 4) std::this_thread::yield();  // describe + 3 evaluations
+  grpc::ClientContext context;
+  v1::GetJobRequest request;
+  request.set_id(job.id());
+  v1::Job running;
+  ASSERT_TRUE(stub_->GetJob(&context, request, &running).ok());
+  EXPECT_EQ(running.state(), v1::SEARCHING);
+  EXPECT_EQ(running.in_flight(), 3);
+  EXPECT_EQ(workers_[0]->tasks_seen(), 4);
+  workers_[0]->Stop();
+  AddWorker(2);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 10);
+}
+
 TEST_F(CoordinatorTest, SameRequestIdReturnsTheSameJob) {
   v1::JobSpec spec = Spec(3);
   spec.set_client_request_id("retry-me");
