@@ -92,11 +92,12 @@ void WorkerLoop::Run() {
         SHRINK_LOG(INFO) << "connected as " << response.worker_id();
         backoff = std::chrono::milliseconds(100);
         if (metrics_) metrics_->SetConnected(true);
-        Serve(session);
+        Serve(session);  // returns once the stream is done: Finish() won't block
         if (metrics_) metrics_->SetConnected(false);
+      } else {
+        session->context.TryCancel();
       }
       session->Close();
-      session->context.TryCancel();
       grpc::Status finished = session->stream->Finish();
       std::lock_guard<std::mutex> lock(mu_);
       if (session_ == session) session_.reset();

@@ -179,6 +179,32 @@ TEST_F(ClusterTest, WorkerKilledMidJobLosesNoCandidate) {
   EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_completed_total{outcome=\"ok\"}"), kBudget + 2);
 }
 
+TEST_F(ClusterTest, KilledCoordinatorRestartsAndWorkersReconnect) {
+  constexpr int kBudget = 6;
+  auto submitted = Shrink({"submit", WriteJobFile(kBudget, "random")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  while (MetricValue(HttpGet("127.0.0.1", coordinator_metrics_port_, "/metrics"),
+                     "shrink_candidates_completed_total{outcome=\"ok\"}") < 2) {  // describe + one candidate
+  }
+  coordinator_->Kill(SIGKILL);
+  coordinator_->Wait();
+
+  // Same address and state folder: the workers find it again by themselves.
+  coordinator_ = std::make_unique<Subprocess>(std::vector<std::string>{
+      BinPath("shrink-coordinator"), "--listen", address_, "--metrics", "127.0.0.1:0", "--state",
+      dir_ + "/state"});
+  auto ready = coordinator_->WaitForReadyLine("shrink-coordinator ready");
+  ASSERT_EQ(ready["grpc"], address_);
+  auto watched = Shrink({"watch", id});
+  ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  auto job = nlohmann::json::parse(Shrink({"status", id, "--json"}).out);
+  EXPECT_EQ(job["state"], "succeeded");
+  EXPECT_EQ(job["evaluated"], kBudget);
+  int metrics_port = std::stoi(ready["metrics"].substr(ready["metrics"].rfind(':') + 1));
+  EXPECT_EQ(MetricValue(HttpGet("127.0.0.1", metrics_port, "/metrics"), "shrink_workers_connected"), 2);
+}
+
 TEST_F(ClusterTest, CancelStopsTheJob) {
   auto submitted = Shrink({"submit", WriteJobFile(500, "random")});
   ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
