@@ -84,6 +84,14 @@ class ClusterTest : public ::testing::Test {
 };
 
 std::string* ClusterTest::root_ = nullptr;
+
+// Runs Prometheus's own linter (Debian's promtool) over a scrape.
+void ExpectPromtoolAccepts(const std::string& scrape, const std::string& dir) {
+  std::string path = dir + "/scrape.txt";
+  ASSERT_TRUE(WriteFileAtomic(path, scrape).ok());
+  auto checked = RunCommand({"/bin/sh", "-c", "promtool check metrics < " + path});
+  EXPECT_EQ(checked.exit_code, 0) << checked.out << checked.err;
+}
 std::string* ClusterTest::model_ = nullptr;
 
 TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
@@ -128,6 +136,8 @@ TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
   EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_completed_total{outcome=\"ok\"}"), kBudget + 2);
   EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_dispatched_total{kind=\"evaluate\"}"), kBudget);
   EXPECT_EQ(MetricValue(coordinator, "shrink_candidate_evaluation_seconds_count"), kBudget + 2);
+  EXPECT_GT(MetricValue(coordinator, "shrink_blob_bytes_received_total"), 0);
+  ExpectPromtoolAccepts(coordinator, dir_);
   double evaluations = 0;
   for (int port : worker_metrics_ports_) {
     std::string worker = HttpGet("127.0.0.1", port, "/metrics");
@@ -135,6 +145,7 @@ TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
     EXPECT_GE(mine, 1) << "both workers take candidates";
     evaluations += mine;
     EXPECT_EQ(MetricValue(worker, "shrink_worker_connected"), 1);
+    ExpectPromtoolAccepts(worker, dir_);
   }
   EXPECT_EQ(evaluations, kBudget);
 }
