@@ -175,7 +175,8 @@ TEST_F(ClusterTest, WorkerKilledMidJobLosesNoCandidate) {
                      "shrink_worker_tasks_total{kind=\"evaluate\",outcome=\"ok\"}") < 1) {
     auto status = Shrink({"status", id, "--json"});
     ASSERT_EQ(status.exit_code, 0);
-    ASSERT_NE(nlohmann::json::parse(status.out)["state"], "failed");
+    std::string state = nlohmann::json::parse(status.out)["state"];
+    ASSERT_TRUE(state == "queued" || state == "searching") << "job " << state << " before worker 0 did any work";
   }
   workers_[0]->Kill(SIGKILL);
   workers_[0]->Wait();
