@@ -58,11 +58,10 @@ std::shared_ptr<grpc::Channel> CoordinatorServer::InProcessChannel() {
 void CoordinatorServer::Wait() { server_->Wait(); }
 
 void CoordinatorServer::Shutdown() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (stopped_) return;
-    stopped_ = true;
-  }
+  // Held throughout, so a second caller returns only once the server is down.
+  std::lock_guard<std::mutex> lock(mu_);
+  if (stopped_) return;
+  stopped_ = true;
   if (server_) server_->GetHealthCheckService()->SetServingStatus(false);
   // Wake long-lived streams first so the server drains quickly.
   if (coordinator_) coordinator_->Shutdown();

@@ -48,25 +48,14 @@ int Main(int argc, char** argv) {
   options.listen = args->Get("listen");
   options.metrics_listen = args->Get("metrics");
 
-  // Signals are blocked before any server thread starts.
-  std::unique_ptr<shrink::server::CoordinatorServer>* holder = nullptr;
-  std::mutex mu;
-  bool stop_requested = false;
-  shrink::OnTerminationSignal([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    stop_requested = true;
-    if (holder && *holder) (*holder)->Shutdown();
-  });
+  shrink::InstallTerminationHandler();  // before any server thread starts
   auto server = shrink::server::CoordinatorServer::Start(options);
   if (!server.ok()) {
     std::cerr << "shrink-coordinator: " << server.status().message() << "\n";
     return 1;
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    holder = &*server;
-    if (stop_requested) (*server)->Shutdown();
-  }
+  shrink::server::CoordinatorServer* raw = server->get();
+  shrink::OnTerminationSignal([raw] { raw->Shutdown(); });
   auto host = [](const std::string& address) {
     auto split = shrink::SplitHostPort(address);
     return split.ok() ? split->first : std::string("?");
@@ -79,10 +68,7 @@ int Main(int argc, char** argv) {
               (*server)->port(), metrics_address.c_str());
   std::fflush(stdout);
   (*server)->Wait();
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    holder = nullptr;
-  }
+  shrink::OnTerminationSignal(nullptr);
   return 0;
 }
 

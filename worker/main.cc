@@ -28,6 +28,7 @@ const std::vector<shrink::FlagSpec> kFlags = {
 };
 
 int Main(int argc, char** argv) {
+  shrink::InstallTerminationHandler();  // before any thread starts
   shrink::InitLogging("shrink-worker");
   auto args = shrink::Args::Parse(argc, argv, 1, kFlags);
   const std::string usage = shrink::FormatUsage("shrink-worker --coordinator HOST:PORT [flags]", kFlags);
@@ -88,6 +89,7 @@ int Main(int argc, char** argv) {
   std::printf("shrink-worker ready metrics=%s\n", metrics_address.c_str());
   std::fflush(stdout);
   loop.Run();
+  shrink::OnTerminationSignal(nullptr);
   http.Stop();
   return 0;
 }

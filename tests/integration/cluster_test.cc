@@ -232,6 +232,15 @@ TEST_F(ClusterTest, CancelStopsTheJob) {
   EXPECT_NE(fetched.err.find("cancelled"), std::string::npos) << fetched.err;
 }
 
+TEST_F(ClusterTest, SigtermStopsWorkersAndCoordinatorCleanly) {
+  for (auto& worker : workers_) {
+    worker->Kill(SIGTERM);
+    EXPECT_EQ(worker->Wait(), 0);
+  }
+  coordinator_->Kill(SIGTERM);
+  EXPECT_EQ(coordinator_->Wait(), 0);
+}
+
 TEST_F(ClusterTest, BadInputGetsClearErrors) {
   auto unknown = Shrink({"status", "job-doesnotexist"});
   EXPECT_EQ(unknown.exit_code, 1);
