@@ -13,6 +13,7 @@ int RunCancel(int argc, char** argv);
 int RunFetch(int argc, char** argv);
 int RunTrain(int argc, char** argv);
 int RunEval(int argc, char** argv);
+int RunApply(int argc, char** argv);
 int RunDemo(int argc, char** argv);
 
 }  // namespace shrink::client

@@ -13,8 +13,10 @@
 #include "client/embedded.h"
 #include "client/report.h"
 #include "common/files.h"
+#include "common/policy.h"
 #include "common/status.h"
 #include "worker/model.h"
+#include "worker/task_runner.h"
 
 namespace shrink::client {
 namespace {
@@ -120,6 +122,56 @@ int RunEval(int argc, char** argv) {
         "(median, batch %d, %d thread(s))\n",
         args->Get("model"), 100 * m->accuracy(), m->examples(), m->split(), m->bytes(), m->params(),
         m->latency_ms(), m->latency_batch(), m->threads());
+  }
+  return 0;
+}
+
+int RunApply(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {
+      {"model", "the uncompressed model folder (required)", ""},
+      {"policy", "policy JSON file: {\"layers\": [...]} or {\"uniform\": {...}} (required)", ""},
+      {"out", "folder for the compressed model (required)", ""},
+      {"task", "task to measure both models on", "fashion-mnist"},
+      {"split", "validation | test", "test"},
+      {"threads", "intra-op threads (0 = all cores)", "0"},
+      {"json", "print JSON", "", true},
+      kHelpFlag,
+  };
+  const std::string synopsis = "shrink apply --model DIR --policy POLICY.json --out DIR [--task SPEC] [--json]";
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
+  for (const char* required : {"model", "policy", "out"}) {
+    if (args->Get(required).empty()) {
+      return UsageError(absl::InvalidArgumentError(absl::StrCat("--", required, " is required")), synopsis, flags);
+    }
+  }
+  auto threads = args->GetInt("threads");
+  if (!threads.ok()) return UsageError(threads.status(), synopsis, flags);
+  auto policy_text = ReadFile(args->Get("policy"));
+  if (!policy_text.ok()) return Failure(policy_text.status());
+  auto policy = ParsePolicyJson(*policy_text);
+  if (!policy.ok()) return Failure(policy.status());
+  auto model = worker::Model::Load(args->Get("model"));
+  if (!model.ok()) return Failure(model.status());
+  auto compressed = (*model)->Apply(*policy);  // the same code path as the search's candidates
+  if (!compressed.ok()) return Failure(compressed.status());
+  if (auto s = (*compressed)->Save(args->Get("out")); !s.ok()) return Failure(s);
+
+  auto data = LoadBuiltinData(args->Get("task"));
+  if (!data.ok()) return Failure(data.status());
+  worker::EvalOptions options;
+  options.threads = static_cast<int>(*threads);
+  auto baseline = (*model)->Evaluate(**data, args->Get("split"), options);
+  if (!baseline.ok()) return Failure(baseline.status());
+  auto measured = (*compressed)->Evaluate(**data, args->Get("split"), options);
+  if (!measured.ok()) return Failure(measured.status());
+  v1::Evaluation evaluation = worker::CompareToBaseline(*measured, *baseline);
+  if (args->GetBool("json")) {
+    std::cout << FormatEvaluationJson(evaluation) << "\n";
+  } else {
+    ResultRow row{"policy", evaluation};
+    row.has_goal = false;
+    std::cout << FormatResultTable({row});
+    std::cout << "compressed model written to " << args->Get("out") << "\n";
   }
   return 0;
 }

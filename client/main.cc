@@ -24,6 +24,7 @@ const Command kCommands[] = {
     {"fetch", shrink::client::RunFetch, "download a finished job's compressed model"},
     {"train", shrink::client::RunTrain, "train a reference model"},
     {"eval", shrink::client::RunEval, "measure a model: accuracy, bytes, latency"},
+    {"apply", shrink::client::RunApply, "apply one policy file to a model and measure the result"},
     {"demo", shrink::client::RunDemo, "train (once) and compress the reference CNN two ways; print the table"},
 };
 

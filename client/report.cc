@@ -27,7 +27,7 @@ std::string FormatResultTable(const std::vector<ResultRow>& rows) {
     absl::StrAppendFormat(&out, "%-18s %8.1f %10.2f %12.1f %9.2f%% %12.3f %6s\n", row.method,
                           100 * e.size_ratio(), e.speedup(), 100 * e.retention(),
                           100 * e.candidate().accuracy(), e.candidate().latency_ms(),
-                          row.goal_met ? "met" : "missed");
+                          !row.has_goal ? "-" : row.goal_met ? "met" : "missed");
   }
   if (!rows.empty()) {
     const v1::Metrics& c = rows.front().evaluation.candidate();
@@ -37,28 +37,39 @@ std::string FormatResultTable(const std::vector<ResultRow>& rows) {
   return out;
 }
 
-std::string FormatJobJson(const v1::Job& job) {
-  const v1::Evaluation& e = job.final_evaluation();
-  nlohmann::json j = {
-      {"job", job.id()},
-      {"state", StateName(job.state())},
-      {"goal_met", job.goal_met()},
+namespace {
+// The measured figures of an evaluation, shared by every JSON result.
+nlohmann::json EvaluationFields(const v1::Evaluation& e) {
+  return {
       {"bytes", e.candidate().bytes()},
       {"params", e.candidate().params()},
       {"latency_ms", e.candidate().latency_ms()},
       {"threads", e.candidate().threads()},
       {"accuracy", e.candidate().accuracy()},
+      {"split", e.candidate().split()},
       {"retention", e.retention()},
       {"size_ratio", e.size_ratio()},
       {"speedup", e.speedup()},
       {"flops_ratio", e.flops_ratio()},
       {"baseline", {{"bytes", e.baseline().bytes()}, {"params", e.baseline().params()},
                     {"latency_ms", e.baseline().latency_ms()}, {"accuracy", e.baseline().accuracy()}}},
-      {"evaluated", job.evaluated()},
-      {"policy", nlohmann::json::parse(PolicyToJson(job.best().policy()))},
   };
+}
+}  // namespace
+
+std::string FormatJobJson(const v1::Job& job) {
+  nlohmann::json j = EvaluationFields(job.final_evaluation());
+  j["job"] = job.id();
+  j["state"] = StateName(job.state());
+  j["goal_met"] = job.goal_met();
+  j["evaluated"] = job.evaluated();
+  j["policy"] = nlohmann::json::parse(PolicyToJson(job.best().policy()));
   if (!job.error().empty()) j["error"] = job.error();
   return j.dump(2);
+}
+
+std::string FormatEvaluationJson(const v1::Evaluation& evaluation) {
+  return EvaluationFields(evaluation).dump(2);
 }
 
 std::string FormatProgress(const v1::Job& job, double elapsed_seconds) {

@@ -10,6 +10,7 @@
 
 #include "common/files.h"
 #include "tests/test_util/subprocess.h"
+#include "tests/test_util/tiny_model.h"
 
 namespace shrink {
 namespace {
@@ -22,15 +23,9 @@ using testing::Subprocess;
 
 class ClusterTest : public ::testing::Test {
  protected:
-  // A small CNN trained once per build tree (training is deterministic, so
-  // tests running in parallel that both train write identical files).
   static void SetUpTestSuite() {
     root_ = new std::string(*MakeTempDir("shrink-cluster-"));
-    model_ = new std::string(std::string(SHRINK_BIN_DIR) + "/../test-models/cnn-tiny");
-    if (PathExists(*model_ + "/model.safetensors") && PathExists(*model_ + "/config.json")) return;
-    auto trained = RunCommand({BinPath("shrink"), "train", "--arch", "cnn", "--data", "fashion-mnist",
-                               "--out", *model_, "--epochs", "1", "--max-examples", "3000"});
-    ASSERT_EQ(trained.exit_code, 0) << trained.err;
+    model_ = new std::string(testing::TinyTrainedModel());
   }
   static void TearDownTestSuite() {
     RemoveAll(*root_);

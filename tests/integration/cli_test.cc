@@ -1,10 +1,11 @@
-// `shrink compress` without --coordinator: the coordinator and a worker run
-// inside the client process over in-process channels.
+// The shrink CLI without servers: embedded compress (coordinator and worker
+// inside the client process over in-process channels), apply, flags.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "common/files.h"
 #include "tests/test_util/subprocess.h"
+#include "tests/test_util/tiny_model.h"
 
 namespace shrink {
 namespace {
@@ -12,12 +13,9 @@ namespace {
 using testing::BinPath;
 using testing::RunCommand;
 
-TEST(EmbeddedTest, CompressRunsWithoutServersAndTheResultLoads) {
+TEST(CliTest, EmbeddedCompressRunsWithoutServersAndTheResultLoads) {
   std::string dir = *MakeTempDir("shrink-embedded-test-");
-  std::string model = dir + "/model";
-  auto trained = RunCommand({BinPath("shrink"), "train", "--out", model, "--epochs", "1", "--max-examples", "2000"});
-  ASSERT_EQ(trained.exit_code, 0) << trained.err;
-  EXPECT_NE(trained.out.find("test accuracy"), std::string::npos);
+  std::string model = testing::TinyTrainedModel();
 
   std::string out = dir + "/small";
   auto compressed = RunCommand({BinPath("shrink"), "compress", "--model", model, "--task", "fashion-mnist",
@@ -41,7 +39,34 @@ TEST(EmbeddedTest, CompressRunsWithoutServersAndTheResultLoads) {
   RemoveAll(dir);
 }
 
-TEST(EmbeddedTest, CommandsAnswerHelpVersionAndUsageErrors) {
+TEST(CliTest, ApplyWritesThePolicysModelAndMeasuresItAgainstTheInput) {
+  std::string dir = *MakeTempDir("shrink-apply-test-");
+  std::string model = testing::TinyTrainedModel();
+  ASSERT_TRUE(WriteFileAtomic(dir + "/policy.json", R"({"layers": [
+      {"name": "conv1", "prune": 0, "bits": 32}, {"name": "conv2", "prune": 0.5, "bits": 8},
+      {"name": "fc1", "prune": 0.25, "bits": 8}, {"name": "fc2", "prune": 0, "bits": 16}]})").ok());
+  auto applied = RunCommand({BinPath("shrink"), "apply", "--model", model, "--policy", dir + "/policy.json",
+                             "--out", dir + "/out", "--json", "--threads", "1"});
+  ASSERT_EQ(applied.exit_code, 0) << applied.err;
+  auto result = nlohmann::json::parse(applied.out);
+  EXPECT_LT(result["size_ratio"].get<double>(), 0.5);
+  EXPECT_LT(result["params"].get<int64_t>(), result["baseline"]["params"].get<int64_t>());
+  EXPECT_DOUBLE_EQ(result["retention"].get<double>(),
+                   result["accuracy"].get<double>() / result["baseline"]["accuracy"].get<double>());
+  EXPECT_EQ(*FileSize(dir + "/out/model.safetensors") + *FileSize(dir + "/out/config.json"),
+            result["bytes"].get<int64_t>());
+
+  // A policy naming a layer the model lacks is refused, naming it, and writes nothing.
+  ASSERT_TRUE(WriteFileAtomic(dir + "/bad.json", R"({"layers": [{"name": "conv9", "prune": 0.5}]})").ok());
+  auto refused = RunCommand({BinPath("shrink"), "apply", "--model", model, "--policy", dir + "/bad.json",
+                             "--out", dir + "/bad-out"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("conv1"), std::string::npos) << refused.err;
+  EXPECT_FALSE(PathExists(dir + "/bad-out"));
+  RemoveAll(dir);
+}
+
+TEST(CliTest, CommandsAnswerHelpVersionAndUsageErrors) {
   for (const char* binary : {"shrink", "shrink-coordinator", "shrink-worker"}) {
     auto version = RunCommand({BinPath(binary), "--version"});
     EXPECT_EQ(version.exit_code, 0) << binary;
