@@ -268,6 +268,28 @@ TEST(EvolutionSearchTest, ResultsArrivingLateStillSteerTheOffspring) {
   EXPECT_LT(offspring_mean, 0.5 * batch_mean);
 }
 
+TEST(EvolutionSearchTest, TiesKeepTheEarlierResult) {
+  // Population 4. `full` hears eight equal rewards, `first_four` only the
+  // first four; if ties keep the earlier arrival, both keep the same four in
+  // the same order and so breed the same offspring.
+  auto full = MakeEvolution(Context(0.5, 16, 6));
+  auto first_four = MakeEvolution(Context(0.5, 16, 6));
+  ASSERT_NE(full, nullptr);
+  ASSERT_NE(first_four, nullptr);
+  std::vector<v1::Policy> batch;
+  for (int i = 0; i < 8; ++i) {
+    batch.push_back(full->Propose());
+    ASSERT_TRUE(SamePolicy(batch.back(), first_four->Propose())) << i;
+  }
+  for (int i = 0; i < 8; ++i) full->Observe(batch[i], SomeEvaluation(), 0.0);
+  for (int i = 0; i < 4; ++i) first_four->Observe(batch[i], SomeEvaluation(), 0.0);
+  for (int i = 0; i < 10; ++i) {
+    v1::Policy a = full->Propose();
+    v1::Policy b = first_four->Propose();
+    EXPECT_TRUE(SamePolicy(a, b)) << i << ": " << PolicySummary(a) << " vs " << PolicySummary(b);
+  }
+}
+
 TEST(EvolutionSearchTest, IgnoresNonFiniteRewardsAndForeignPolicies) {
   // Neither can be bred from; a search that heard only those must behave as
   // one that heard nothing.
