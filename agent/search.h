@@ -1,5 +1,5 @@
 // The policy-search interface every search method implements (uniform,
-// random; the learning agent plugs in here too).
+// random, evolution; the learning agent plugs in here too).
 #pragma once
 
 #include <memory>
@@ -35,7 +35,7 @@ class Search {
                        double reward) = 0;
 };
 
-// Builds the search named `name` ("uniform" | "random"); InvalidArgument
+// Builds the search named `name` ("uniform" | "random" | "evolution"); InvalidArgument
 // naming the method otherwise.
 absl::StatusOr<std::unique_ptr<Search>> MakeSearch(const std::string& name,
                                                    const SearchContext& context);

@@ -21,7 +21,7 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
   "$SHRINK" train --arch cnn --data fashion-mnist --out "$MODEL"
 fi
 
-for method in uniform random; do
+for method in uniform random evolution; do
   for seed in $SEEDS; do
     "$SHRINK" compress --model "$MODEL" --task fashion-mnist --target-size "$TARGET" \
       --min-retention "$RETENTION" --budget "$BUDGET" --search "$method" --seed "$seed" \
@@ -41,7 +41,7 @@ for path in sorted(glob.glob(f"{out}/*.json")):
     rows.setdefault(method, []).append(json.load(open(path)))
 first = next(iter(rows.values()))[0]
 print(f"| baseline | 100.0 | 1.00 | 100.0 | {100*first['baseline']['accuracy']:.2f} | - |")
-for method in ("uniform", "random"):
+for method in ("uniform", "random", "evolution"):
     r = rows.get(method, [])
     if not r: continue
     med = lambda k: statistics.median(x[k] for x in r)

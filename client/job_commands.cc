@@ -44,7 +44,7 @@ int RunCompress(int argc, char** argv) {
       {"target-size", "largest size allowed, as a fraction of the model's bytes", "0.25"},
       {"min-retention", "smallest accuracy retention allowed", "0.95"},
       {"budget", "candidate evaluations", "16"},
-      {"search", "uniform | random", "random"},
+      {"search", "uniform | random | evolution", "random"},
       {"seed", "seed of the search", "0"},
       kCoordinatorFlag,
       {"out", "folder for the compressed model (default: <model>-shrunk)", ""},

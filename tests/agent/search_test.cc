@@ -154,7 +154,7 @@ TEST_P(EverySearchTest, ObserveAcceptsResultsInAnyOrder) {
   EXPECT_EQ(c.layers_size(), 4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Searches, EverySearchTest, ::testing::Values("uniform", "random"),
+INSTANTIATE_TEST_SUITE_P(Searches, EverySearchTest, ::testing::Values("uniform", "random", "evolution"),
                          [](const auto& info) { return info.param; });
 
 // ---- Random ----
