@@ -25,7 +25,7 @@ const Command kCommands[] = {
     {"train", shrink::client::RunTrain, "train a reference model"},
     {"eval", shrink::client::RunEval, "measure a model: accuracy, bytes, latency"},
     {"apply", shrink::client::RunApply, "apply one policy file to a model and measure the result"},
-    {"demo", shrink::client::RunDemo, "train (once) and compress the reference CNN two ways; print the table"},
+    {"demo", shrink::client::RunDemo, "train (once), compress the reference CNN with each search; print the table"},
 };
 
 void PrintHelp(std::ostream& out) {
