@@ -6,7 +6,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <httplib.h>
+
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "common/files.h"
 #include "tests/test_util/subprocess.h"
@@ -225,6 +229,62 @@ TEST_F(ClusterTest, CancelStopsTheJob) {
   auto fetched = Shrink({"fetch", id, "--out", dir_ + "/none"});
   EXPECT_EQ(fetched.exit_code, 1);
   EXPECT_NE(fetched.err.find("cancelled"), std::string::npos) << fetched.err;
+}
+
+// Debian's Prometheus scrapes the three real /metrics endpoints; every
+// family the coordinator and workers promise answers a PromQL query.
+TEST_F(ClusterTest, RealPrometheusScrapesEveryBinary) {
+  auto submitted = Shrink({"submit", WriteJobFile(2, "uniform")});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+  std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+  ASSERT_EQ(Shrink({"watch", id}).exit_code, 0);
+
+  std::string config = dir_ + "/prometheus.yml";
+  std::ofstream(config) << "global:\n  scrape_interval: 1s\nscrape_configs:\n"
+                        << "  - job_name: shrink-coordinator\n    static_configs:\n"
+                        << "      - targets: ['127.0.0.1:" << coordinator_metrics_port_ << "']\n"
+                        << "  - job_name: shrink-worker\n    static_configs:\n"
+                        << "      - targets: ['127.0.0.1:" << worker_metrics_ports_[0] << "', '127.0.0.1:"
+                        << worker_metrics_ports_[1] << "']\n";
+  Subprocess prometheus({"/bin/sh", "-c",
+                         "exec prometheus --config.file=" + config + " --storage.tsdb.path=" + dir_ +
+                             "/tsdb --web.listen-address=127.0.0.1:0 2>&1"});
+  std::string listening = prometheus.WaitForLineContaining("msg=\"Listening on\"");
+  int port = std::stoi(listening.substr(listening.rfind(':') + 1));
+
+  // Prometheus's own answer, as a dashboard would ask it.
+  auto query = [&](const std::string& promql) {
+    httplib::Client client("127.0.0.1", port);
+    auto response = client.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+    if (!response || response->status != 200) return nlohmann::json();
+    return nlohmann::json::parse(response->body)["data"]["result"];
+  };
+  // Scrapes start within a second or two; wait for all three targets.
+  auto all_up = [&] {
+    auto up = query("sum(up)");
+    return !up.empty() && up[0]["value"][1] == "3";
+  };
+  for (int poll = 0; !all_up(); ++poll) {
+    ASSERT_LT(poll, 300) << "Prometheus never saw all three targets up";
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling a condition, not a sync point
+  }
+  for (const char* promql : {
+           "shrink_jobs{state=\"succeeded\"} == 1",
+           "shrink_jobs_submitted_total == 1",
+           "shrink_candidates_dispatched_total{kind=\"evaluate\"} == 2",
+           "shrink_candidates_completed_total{outcome=\"ok\"} == 4",
+           "shrink_candidate_evaluation_seconds_count == 4",
+           "shrink_queue_depth == 0",
+           "shrink_workers_connected{job=\"shrink-coordinator\"} == 2",
+           "shrink_worker_slots_busy{job=\"shrink-coordinator\"} == 0",
+           "shrink_blob_bytes_received_total > 0",
+           "sum(shrink_worker_tasks_total{job=\"shrink-worker\",kind=\"evaluate\",outcome=\"ok\"}) == 2",
+           "count(shrink_worker_connected{job=\"shrink-worker\"} == 1) == 2",
+           "sum(shrink_worker_task_seconds_count{job=\"shrink-worker\"}) == 4",
+           "sum(shrink_worker_blob_fetched_bytes_total) > 0",
+       }) {
+    EXPECT_FALSE(query(promql).empty()) << promql;
+  }
 }
 
 TEST_F(ClusterTest, SigtermStopsWorkersAndCoordinatorCleanly) {

@@ -97,28 +97,33 @@ Subprocess::~Subprocess() {
   if (stdout_fd_ >= 0) close(stdout_fd_);
 }
 
-std::map<std::string, std::string> Subprocess::WaitForReadyLine(const std::string& prefix) {
-  std::map<std::string, std::string> fields;
+std::string Subprocess::WaitForLineContaining(const std::string& needle) {
   while (true) {
     size_t newline;
     while ((newline = buffer_.find('\n')) != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
-      if (line.rfind(prefix, 0) != 0) continue;
-      for (absl::string_view part : absl::StrSplit(line, ' ')) {
-        std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
-        if (!kv.second.empty()) fields[kv.first] = kv.second;
-      }
-      return fields;
+      if (line.find(needle) != std::string::npos) return line;
     }
     char buf[1024];
     ssize_t n = read(stdout_fd_, buf, sizeof(buf));  // blocks until output or exit
     if (n <= 0) {
-      ADD_FAILURE() << "process exited before printing '" << prefix << "' (exit " << Wait() << ")";
-      return fields;
+      ADD_FAILURE() << "process exited before printing '" << needle << "' (exit " << Wait() << ")";
+      return "";
     }
     buffer_.append(buf, static_cast<size_t>(n));
   }
+}
+
+std::map<std::string, std::string> Subprocess::WaitForReadyLine(const std::string& prefix) {
+  std::map<std::string, std::string> fields;
+  std::string line = WaitForLineContaining(prefix);
+  if (line.rfind(prefix, 0) != 0) return fields;
+  for (absl::string_view part : absl::StrSplit(line, ' ')) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(part, absl::MaxSplits('=', 1));
+    if (!kv.second.empty()) fields[kv.first] = kv.second;
+  }
+  return fields;
 }
 
 void Subprocess::Kill(int signal) {

@@ -34,6 +34,9 @@ class Subprocess {
   // Blocks until the process prints a line starting with `prefix` (returned
   // as key=value pairs), or fails the test if it exits first.
   std::map<std::string, std::string> WaitForReadyLine(const std::string& prefix);
+  // Blocks until a line containing `needle` is printed and returns it ("" and
+  // a test failure if the process exits first).
+  std::string WaitForLineContaining(const std::string& needle);
   void Kill(int signal);
   // Waits for exit; returns the exit code (or 128 + signal).
   int Wait();
