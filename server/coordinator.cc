@@ -417,7 +417,6 @@ void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task
     c.set_error(result.error());
     runtime.job.set_failed(runtime.job.failed() + 1);
   }
-  runtime.proposed.erase(task.candidate_id);
   runtime.job.set_evaluated(runtime.job.evaluated() + 1);
   if (!runtime.job.has_best() || IsBetter(c, runtime.job.best())) *runtime.job.mutable_best() = c;
   runtime.last_candidate = c;
@@ -549,12 +548,10 @@ void Coordinator::FillJobLocked(JobRuntime& runtime) {
   // search proposes from its freshest state rather than far ahead.
   int limit = std::max(1, TotalSlotsLocked());
   if (job.spec().max_in_flight() > 0) limit = std::min(limit, job.spec().max_in_flight());
-  while (job.in_flight() < limit &&
-         job.evaluated() + static_cast<int>(runtime.proposed.size()) < job.spec().budget()) {
+  // While searching, every task in flight is a candidate evaluation.
+  while (job.in_flight() < limit && job.evaluated() + job.in_flight() < job.spec().budget()) {
     v1::Policy policy = runtime.search->Propose();
-    int64_t id = runtime.next_candidate_id++;
-    runtime.proposed[id] = policy;
-    EnqueueTaskLocked(runtime, v1::Task::EVALUATE, policy, id);
+    EnqueueTaskLocked(runtime, v1::Task::EVALUATE, policy, runtime.next_candidate_id++);
   }
   if (job.evaluated() >= job.spec().budget() && job.in_flight() == 0) {
     if (!job.has_best() || job.best().outcome() != "ok") {

@@ -90,7 +90,6 @@ class Coordinator {
     v1::Job job;
     std::unique_ptr<agent::Search> search;  // set once the model is described
     int64_t next_candidate_id = 0;          // = proposals made so far
-    std::map<int64_t, v1::Policy> proposed; // in flight or queued, by candidate id
     v1::CandidateSummary last_candidate;
     uint64_t version = 1;
   };
