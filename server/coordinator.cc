@@ -425,8 +425,16 @@ void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task
     SHRINK_LOG(ERROR) << "cannot record candidate " << c.id() << " of " << runtime.job.id() << ": "
                       << s.message();
   }
-  if (metrics_ && runtime.job.best().outcome() == "ok") {
-    metrics_->SetBestReward(runtime.job.id(), runtime.job.best().reward());
+  if (metrics_) {
+    metrics_->SetJobProgress(runtime.job.id(), runtime.job.evaluated(), runtime.job.spec().budget());
+    if (c.outcome() == "ok") {
+      metrics_->SetLastCandidate(runtime.job.id(), c.evaluation().size_ratio(), c.evaluation().retention());
+    }
+    if (runtime.job.best().outcome() == "ok") {
+      const v1::CandidateSummary& best = runtime.job.best();
+      metrics_->SetJobBest(runtime.job.id(), best.reward(), best.evaluation().size_ratio(),
+                           best.evaluation().retention());
+    }
   }
   TouchLocked(runtime);
 }

@@ -1,5 +1,7 @@
 #include "server/coordinator_metrics.h"
 
+#include <utility>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -87,10 +89,19 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                             .Help("Worker task slots running a task.")
                             .Register(*registry_)
                             .Add({});
-  best_reward_family_ = &prometheus::BuildGauge()
-                             .Name("shrink_job_best_reward")
-                             .Help("Best candidate reward so far, per running job.")
-                             .Register(*registry_);
+  const std::array<std::pair<const char*, const char*>, kJobGauges> job_gauges = {{
+      {"shrink_job_best_reward", "Best candidate reward so far, per running job."},
+      {"shrink_job_best_size_ratio", "Size ratio (bytes / baseline bytes) of the best candidate so far, per running job."},
+      {"shrink_job_best_retention", "Accuracy retention of the best candidate so far (validation), per running job."},
+      {"shrink_job_candidate_size_ratio", "Size ratio of the latest evaluated candidate, per running job."},
+      {"shrink_job_candidate_retention", "Accuracy retention of the latest evaluated candidate, per running job."},
+      {"shrink_job_evaluated", "Candidates evaluated so far (ok or failed), per running job."},
+      {"shrink_job_budget", "Evaluation budget, per running job."},
+  }};
+  for (size_t i = 0; i < kJobGauges; ++i) {
+    job_families_[i] =
+        &prometheus::BuildGauge().Name(job_gauges[i].first).Help(job_gauges[i].second).Register(*registry_);
+  }
   blob_bytes_received_ = &prometheus::BuildCounter()
                               .Name("shrink_blob_bytes_received_total")
                               .Help("Blob bytes uploaded to the coordinator.")
@@ -138,19 +149,48 @@ void CoordinatorMetrics::SetWorkers(int connected, int slots, int busy) {
   worker_slots_busy_->Set(busy);
 }
 
+CoordinatorMetrics::JobSeries& CoordinatorMetrics::JobSeriesLocked(const std::string& job_id) {
+  auto [it, inserted] = job_series_.try_emplace(job_id);
+  if (inserted) {
+    for (size_t i = 0; i < kJobGauges; ++i) it->second[i] = &job_families_[i]->Add({{"job_id", job_id}});
+  }
+  return it->second;
+}
+
 void CoordinatorMetrics::SetBestReward(const std::string& job_id, double reward) {
-  std::lock_guard<std::mutex> lock(best_reward_mutex_);
-  auto [it, inserted] = best_reward_by_job_.try_emplace(job_id, nullptr);
-  if (inserted) it->second = &best_reward_family_->Add({{"job", job_id}});
-  it->second->Set(reward);
+  std::lock_guard<std::mutex> lock(job_mutex_);
+  JobSeriesLocked(job_id)[0]->Set(reward);
+}
+
+void CoordinatorMetrics::SetJobBest(const std::string& job_id, double reward, double size_ratio,
+                                    double retention) {
+  std::lock_guard<std::mutex> lock(job_mutex_);
+  JobSeries& series = JobSeriesLocked(job_id);
+  series[0]->Set(reward);
+  series[1]->Set(size_ratio);
+  series[2]->Set(retention);
+}
+
+void CoordinatorMetrics::SetLastCandidate(const std::string& job_id, double size_ratio, double retention) {
+  std::lock_guard<std::mutex> lock(job_mutex_);
+  JobSeries& series = JobSeriesLocked(job_id);
+  series[3]->Set(size_ratio);
+  series[4]->Set(retention);
+}
+
+void CoordinatorMetrics::SetJobProgress(const std::string& job_id, int evaluated, int budget) {
+  std::lock_guard<std::mutex> lock(job_mutex_);
+  JobSeries& series = JobSeriesLocked(job_id);
+  series[5]->Set(evaluated);
+  series[6]->Set(budget);
 }
 
 void CoordinatorMetrics::ClearJob(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(best_reward_mutex_);
-  auto it = best_reward_by_job_.find(job_id);
-  if (it == best_reward_by_job_.end()) return;
-  best_reward_family_->Remove(it->second);
-  best_reward_by_job_.erase(it);
+  std::lock_guard<std::mutex> lock(job_mutex_);
+  auto it = job_series_.find(job_id);
+  if (it == job_series_.end()) return;
+  for (size_t i = 0; i < kJobGauges; ++i) job_families_[i]->Remove(it->second[i]);
+  job_series_.erase(it);
 }
 
 void CoordinatorMetrics::BlobBytesReceived(int64_t n) {

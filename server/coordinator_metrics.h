@@ -60,10 +60,21 @@ class CoordinatorMetrics {
   // shrink_workers_connected, shrink_worker_slots, shrink_worker_slots_busy.
   void SetWorkers(int connected, int slots, int busy);
 
-  // shrink_job_best_reward{job}: the best reward so far of a running job.
+  // shrink_job_best_reward{job_id}: the best reward so far of a running job.
   void SetBestReward(const std::string& job_id, double reward);
 
-  // Removes the job's shrink_job_best_reward series (when the job ends).
+  // shrink_job_best_{reward,size_ratio,retention}{job_id}: the best candidate so far
+  // (validation split), for the job dashboard's "best over time" panels.
+  void SetJobBest(const std::string& job_id, double reward, double size_ratio, double retention);
+
+  // shrink_job_candidate_{size_ratio,retention}{job_id}: the latest evaluated
+  // candidate, sampled by each scrape (the dashboard's size-vs-retention scatter).
+  void SetLastCandidate(const std::string& job_id, double size_ratio, double retention);
+
+  // shrink_job_evaluated{job_id} and shrink_job_budget{job_id}: progress of a running job.
+  void SetJobProgress(const std::string& job_id, int evaluated, int budget);
+
+  // Removes every per-job series of the job (when the job ends).
   void ClearJob(const std::string& job_id);
 
   // shrink_blob_bytes_received_total += n (uploads from clients and workers).
@@ -90,12 +101,18 @@ class CoordinatorMetrics {
   prometheus::Gauge* workers_connected_;
   prometheus::Gauge* worker_slots_;
   prometheus::Gauge* worker_slots_busy_;
-  prometheus::Family<prometheus::Gauge>* best_reward_family_;
   prometheus::Counter* blob_bytes_received_;
   prometheus::Counter* blob_bytes_sent_;
 
-  std::mutex best_reward_mutex_;
-  std::map<std::string, prometheus::Gauge*> best_reward_by_job_;  // guarded by best_reward_mutex_
+  // The per-job families, in the order of JobSeries's gauges.
+  static constexpr size_t kJobGauges = 7;
+  std::array<prometheus::Family<prometheus::Gauge>*, kJobGauges> job_families_;
+  using JobSeries = std::array<prometheus::Gauge*, kJobGauges>;
+  // The job's gauges, created on first use. Caller holds job_mutex_.
+  JobSeries& JobSeriesLocked(const std::string& job_id);
+
+  std::mutex job_mutex_;
+  std::map<std::string, JobSeries> job_series_;  // guarded by job_mutex_
 };
 
 }  // namespace shrink::server

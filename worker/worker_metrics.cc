@@ -1,5 +1,9 @@
 #include "worker/worker_metrics.h"
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -70,6 +74,11 @@ WorkerMetrics::WorkerMetrics() : registry_(std::make_shared<prometheus::Registry
                           .Help("Blobs found in the local cache instead of fetched.")
                           .Register(*registry_)
                           .Add({});
+  memory_family_ = &prometheus::BuildGauge()
+                        .Name("shrink_worker_memory_bytes")
+                        .Help("Memory in use by device (cpu = resident set of the worker process).")
+                        .Register(*registry_);
+  UpdateProcessMemory();
 }
 
 WorkerMetrics::~WorkerMetrics() = default;
@@ -86,6 +95,7 @@ void WorkerMetrics::TaskFinished(const std::string& kind, const std::string& out
                         {"outcome", o >= 0 ? kOutcomes[o] : kOther}})
         .Increment();
   }
+  UpdateProcessMemory();
   if (k >= 0) {
     task_seconds_[k]->Observe(seconds);
   } else {
@@ -105,5 +115,18 @@ void WorkerMetrics::BlobFetched(int64_t bytes) {
 }
 
 void WorkerMetrics::BlobCacheHit() { blob_cache_hits_->Increment(); }
+
+void WorkerMetrics::SetMemory(const std::string& device, int64_t bytes) {
+  // Family::Add returns the existing child for a device seen before.
+  memory_family_->Add({{"device", device}}).Set(static_cast<double>(bytes));
+}
+
+void WorkerMetrics::UpdateProcessMemory() {
+  // statm: size resident shared ... (in pages).
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return;  // not Linux: leave the series absent
+  SetMemory("cpu", resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE)));
+}
 
 }  // namespace shrink::worker

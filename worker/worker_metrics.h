@@ -51,6 +51,14 @@ class WorkerMetrics {
   // shrink_worker_blob_cache_hits_total += 1.
   void BlobCacheHit();
 
+  // shrink_worker_memory_bytes{device}: memory in use on `device` ("cpu" = the
+  // process's resident set; a CUDA build reports "cuda:N" allocator bytes here).
+  void SetMemory(const std::string& device, int64_t bytes);
+
+  // Sets shrink_worker_memory_bytes{device="cpu"} from /proc/self/statm; called
+  // at start and after every task.
+  void UpdateProcessMemory();
+
   // The registry to serve on /metrics.
   std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
 
@@ -65,6 +73,7 @@ class WorkerMetrics {
   prometheus::Gauge* connected_;
   prometheus::Counter* blob_fetched_bytes_;
   prometheus::Counter* blob_cache_hits_;
+  prometheus::Family<prometheus::Gauge>* memory_family_;
 };
 
 }  // namespace shrink::worker

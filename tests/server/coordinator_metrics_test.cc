@@ -97,19 +97,36 @@ TEST(CoordinatorMetricsTest, ClearJobRemovesItsBestRewardSeries) {
   metrics.SetBestReward("job-b", 0.25);
   metrics.SetBestReward("job-a", 0.75);
   std::string text = Scrape(metrics);
-  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job=\"job-a\"} 0.75"));
-  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job=\"job-b\"} 0.25"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job_id=\"job-a\"} 0.75"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job_id=\"job-b\"} 0.25"));
 
   metrics.ClearJob("job-a");
   metrics.ClearJob("job-a");        // twice is fine
   metrics.ClearJob("never-seen");   // so is an unknown job
   text = Scrape(metrics);
-  EXPECT_THAT(text, Not(HasSubstr("job=\"job-a\"")));
-  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job=\"job-b\"} 0.25"));
+  EXPECT_THAT(text, Not(HasSubstr("job_id=\"job-a\"")));
+  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job_id=\"job-b\"} 0.25"));
 
   // A job that comes back gets a fresh series.
   metrics.SetBestReward("job-a", 0.1);
-  EXPECT_THAT(Scrape(metrics), HasSubstr("shrink_job_best_reward{job=\"job-a\"} 0.1"));
+  EXPECT_THAT(Scrape(metrics), HasSubstr("shrink_job_best_reward{job_id=\"job-a\"} 0.1"));
+}
+
+TEST(CoordinatorMetricsTest, PerJobProgressSeriesAndTheirRemoval) {
+  CoordinatorMetrics metrics;
+  metrics.SetJobProgress("job-a", 3, 16);
+  metrics.SetLastCandidate("job-a", 0.2, 0.97);
+  metrics.SetJobBest("job-a", 1.25, 0.18, 0.99);
+  std::string text = Scrape(metrics);
+  EXPECT_THAT(text, HasSubstr("shrink_job_evaluated{job_id=\"job-a\"} 3"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_budget{job_id=\"job-a\"} 16"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_candidate_size_ratio{job_id=\"job-a\"} 0.2"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_candidate_retention{job_id=\"job-a\"} 0.97"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_best_reward{job_id=\"job-a\"} 1.25"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_best_size_ratio{job_id=\"job-a\"} 0.18"));
+  EXPECT_THAT(text, HasSubstr("shrink_job_best_retention{job_id=\"job-a\"} 0.99"));
+  metrics.ClearJob("job-a");
+  EXPECT_THAT(Scrape(metrics), Not(HasSubstr("job_id=\"job-a\"")));
 }
 
 }  // namespace
