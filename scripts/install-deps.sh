@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libsqlite3-dev libssl-dev zlib1g-dev
   nlohmann-json3-dev libyaml-cpp-dev
   prometheus curl
+  golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint nodejs chromium
   dataset-fashion-mnist fortunes fortunes-min
 )
 
@@ -19,12 +20,25 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
+# npm packages for the Helm chart's schema check (deploy/tools/k8s-validate, versions
+# pinned by its package-lock.json); from the npm registry, installed once.
+npm_deps() {
+  local dir
+  dir="$(cd "$(dirname "$0")/.." && pwd)/deploy/tools/k8s-validate"
+  if [ ! -d "$dir/node_modules/kubernetes-models" ]; then
+    command -v npm >/dev/null || { $SUDO apt-get install -y -qq --no-install-recommends npm; }
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+  npm_deps
+  exit 0
+fi
 echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+npm_deps
