@@ -15,5 +15,7 @@ int RunTrain(int argc, char** argv);
 int RunEval(int argc, char** argv);
 int RunApply(int argc, char** argv);
 int RunDemo(int argc, char** argv);
+int RunReport(int argc, char** argv);
+int RunHealth(int argc, char** argv);
 
 }  // namespace shrink::client

@@ -22,6 +22,8 @@ const Command kCommands[] = {
     {"list", shrink::client::RunList, "list jobs"},
     {"cancel", shrink::client::RunCancel, "cancel a job"},
     {"fetch", shrink::client::RunFetch, "download a finished job's compressed model"},
+    {"report", shrink::client::RunReport, "write a job's HTML report with plots (--out FILE.html)"},
+    {"health", shrink::client::RunHealth, "check a coordinator (gRPC health) or a worker (/healthz); for probes"},
     {"train", shrink::client::RunTrain, "train a reference model"},
     {"eval", shrink::client::RunEval, "measure a model: accuracy, bytes, latency"},
     {"apply", shrink::client::RunApply, "apply one policy file to a model and measure the result"},
