@@ -82,7 +82,9 @@ std::string RewardPlot(const std::vector<v1::CandidateSummary>& candidates) {
     hi = std::max(hi, c->reward());
   }
   Pad(&lo, &hi);
-  Axis x{0, static_cast<double>(candidates.size() + 1), kLeft, kWidth - kRight};
+  // A multiple of 4 evaluations wide, so the 5 ticks fall on whole evaluations.
+  double x_hi = 4 * std::ceil((static_cast<double>(candidates.size()) + 1) / 4);
+  Axis x{0, x_hi, kLeft, kWidth - kRight};
   Axis y{lo, hi, kHeight - kBottom, kTop};
   svg += Frame(x, y, "evaluation", "reward", 0, 2);
   std::string best_path;
@@ -187,8 +189,6 @@ std::string LayersPlot(const v1::Job& job) {
   }
   absl::StrAppendFormat(&svg, "<text x=\"14\" y=\"%g\" class=\"label prune\" text-anchor=\"middle\" transform=\"rotate(-90 14 %g)\">prune ratio</text>\n",
                         (kTop + kHeight - kBottom) / 2, (kTop + kHeight - kBottom) / 2);
-  absl::StrAppendFormat(&svg, "<text x=\"%g\" y=\"%g\" class=\"label bits\" text-anchor=\"middle\" transform=\"rotate(90 %g %g)\">bit width</text>\n",
-                        kWidth - 2, (kTop + kHeight - kBottom) / 2, kWidth - 2, (kTop + kHeight - kBottom) / 2);
   return svg + "</svg>\n";
 }
 
