@@ -24,6 +24,13 @@ const prometheus::Histogram::BucketBoundaries& EvaluationBuckets() {
   return buckets;
 }
 
+// From 50 us (an idle coordinator) to 1 s (a badly overloaded one).
+const prometheus::Histogram::BucketBoundaries& DispatchBuckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets = {
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
+  return buckets;
+}
+
 // The child for `value` among the pre-built ones, or the family's "other" child.
 template <typename Metric, size_t N>
 Metric& ChildFor(const std::array<const char*, N>& known, const std::array<Metric*, N>& children,
@@ -69,6 +76,11 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                              .Help("Wall time of one candidate evaluation on a worker.")
                              .Register(*registry_)
                              .Add({}, EvaluationBuckets());
+  dispatch_latency_ = &prometheus::BuildHistogram()
+                           .Name("shrink_dispatch_latency_seconds")
+                           .Help("From a result arriving to the next task being written to that worker's slot.")
+                           .Register(*registry_)
+                           .Add({}, DispatchBuckets());
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("shrink_queue_depth")
                       .Help("Tasks waiting for a free worker slot.")
@@ -140,6 +152,8 @@ void CoordinatorMetrics::CandidateCompleted(const std::string& outcome) {
 void CoordinatorMetrics::ObserveEvaluationSeconds(double seconds) {
   evaluation_seconds_->Observe(seconds);
 }
+
+void CoordinatorMetrics::ObserveDispatchLatency(double seconds) { dispatch_latency_->Observe(seconds); }
 
 void CoordinatorMetrics::SetQueueDepth(int depth) { queue_depth_->Set(depth); }
 

@@ -54,6 +54,10 @@ class CoordinatorMetrics {
   // shrink_candidate_evaluation_seconds observes one evaluation's wall time.
   void ObserveEvaluationSeconds(double seconds);
 
+  // shrink_dispatch_latency_seconds observes the time from a result freeing
+  // a worker slot to the next task for that slot being written to the worker.
+  void ObserveDispatchLatency(double seconds);
+
   // shrink_queue_depth: tasks waiting for a worker slot.
   void SetQueueDepth(int depth);
 
@@ -97,6 +101,7 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>* completed_family_;
   std::array<prometheus::Counter*, kOutcomes.size()> completed_by_outcome_;
   prometheus::Histogram* evaluation_seconds_;
+  prometheus::Histogram* dispatch_latency_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* workers_connected_;
   prometheus::Gauge* worker_slots_;

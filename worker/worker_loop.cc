@@ -44,6 +44,10 @@ WorkerLoop::WorkerLoop(std::shared_ptr<grpc::Channel> channel, WorkerOptions opt
       metrics_(metrics),
       cache_(options_.cache_dir + "/blobs", metrics),
       runner_(&cache_, EvalOptionsFor(options_), options_.cache_dir) {
+  if (options_.simulate_seconds >= 0) {
+    simulator_ = std::make_unique<SimulatedRunner>(
+        SimulateOptions{options_.simulate_seconds, options_.simulate_fail_rate}, options_.cache_dir + "/simulated");
+  }
   int slots = std::max(1, options_.slots);
   for (int i = 0; i < slots; ++i) slots_.emplace_back([this] { SlotLoop(); });
   UpdateSlotMetrics();
@@ -138,7 +142,8 @@ void WorkerLoop::SlotLoop() {
       ++busy_;
     }
     UpdateSlotMetrics();
-    v1::TaskResult result = runner_.Run(work.task, stub_.get());
+    v1::TaskResult result =
+        simulator_ ? simulator_->Run(work.task, stub_.get()) : runner_.Run(work.task, stub_.get());
     const char* kind = work.task.kind() == v1::Task::DESCRIBE   ? "describe"
                        : work.task.kind() == v1::Task::FINALIZE ? "finalize"
                                                                 : "evaluate";

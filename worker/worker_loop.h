@@ -16,6 +16,7 @@
 
 #include "shrink/v1/worker_pool.grpc.pb.h"
 #include "worker/blob_cache.h"
+#include "worker/simulated_runner.h"
 #include "worker/task_runner.h"
 #include "worker/worker_metrics.h"
 
@@ -27,6 +28,8 @@ struct WorkerOptions {
   int threads = 0;              // intra-op threads per task; 0 = cores / slots
   std::string device = "cpu";   // "cpu" | "cuda:N"
   std::string cache_dir;        // blobs and materialised models
+  double simulate_seconds = -1; // >= 0: answer with synthetic results after this delay, load no model
+  double simulate_fail_rate = 0;  // simulate mode: fraction of evaluation attempts that fail
 };
 
 // Thread-safe: Run() on one thread, Stop() from any other.
@@ -57,6 +60,7 @@ class WorkerLoop {
   WorkerMetrics* const metrics_;
   BlobCache cache_;
   TaskRunner runner_;
+  std::unique_ptr<SimulatedRunner> simulator_;  // set in simulate mode
 
   std::mutex mu_;
   std::condition_variable cv_;
