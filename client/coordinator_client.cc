@@ -23,6 +23,15 @@ absl::Status RpcError(const char* what, const grpc::Status& status) {
   return absl::Status(FromGrpcStatus(status).code(), absl::StrCat(what, ": ", status.error_message()));
 }
 
+// Deadlines: a unary call answers within seconds unless the coordinator is
+// gone; a stream gets a long one and is resumed (watch, fetch) when it ends.
+constexpr auto kUnaryDeadline = std::chrono::seconds(30);
+constexpr auto kStreamDeadline = std::chrono::minutes(10);
+
+void SetDeadline(grpc::ClientContext* context, std::chrono::seconds after) {
+  context->set_deadline(std::chrono::system_clock::now() + after);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> BuiltinTaskFiles(
@@ -51,6 +60,7 @@ absl::Status CoordinatorClient::UploadIfMissing(const std::string& path, v1::Fil
   request.add_sha256(ref->sha256());
   v1::StatBlobsResponse response;
   grpc::ClientContext context;
+  SetDeadline(&context, kUnaryDeadline);
   grpc::Status status = stub_->StatBlobs(&context, request, &response);
   if (!status.ok()) return RpcError("StatBlobs", status);
   if (response.missing_size() == 0) return absl::OkStatus();
@@ -103,7 +113,7 @@ absl::StatusOr<v1::Job> CoordinatorClient::Get(const std::string& id) {
   request.set_id(id);
   v1::Job job;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  SetDeadline(&context, kUnaryDeadline);
   grpc::Status status = stub_->GetJob(&context, request, &job);
   if (!status.ok()) return RpcError("GetJob", status);
   return job;
@@ -112,7 +122,7 @@ absl::StatusOr<v1::Job> CoordinatorClient::Get(const std::string& id) {
 absl::StatusOr<std::vector<v1::Job>> CoordinatorClient::List() {
   v1::ListJobsResponse response;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  SetDeadline(&context, kUnaryDeadline);
   grpc::Status status = stub_->ListJobs(&context, v1::ListJobsRequest(), &response);
   if (!status.ok()) return RpcError("ListJobs", status);
   return std::vector<v1::Job>(response.jobs().begin(), response.jobs().end());
@@ -123,7 +133,7 @@ absl::StatusOr<v1::Job> CoordinatorClient::Cancel(const std::string& id) {
   request.set_id(id);
   v1::Job job;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  SetDeadline(&context, kUnaryDeadline);
   grpc::Status status = stub_->CancelJob(&context, request, &job);
   if (!status.ok()) return RpcError("CancelJob", status);
   return job;
@@ -134,7 +144,7 @@ absl::StatusOr<std::vector<v1::CandidateSummary>> CoordinatorClient::Candidates(
   request.set_id(id);
   v1::ListCandidatesResponse response;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  SetDeadline(&context, kUnaryDeadline);
   grpc::Status status = stub_->ListCandidates(&context, request, &response);
   if (!status.ok()) return RpcError("ListCandidates", status);
   return std::vector<v1::CandidateSummary>(response.candidates().begin(), response.candidates().end());
@@ -146,6 +156,7 @@ absl::StatusOr<v1::Job> CoordinatorClient::Watch(
   for (int attempt = 0;; ++attempt) {
     grpc::ClientContext context;
     context.set_wait_for_ready(true);
+    SetDeadline(&context, std::chrono::duration_cast<std::chrono::seconds>(kStreamDeadline));
     v1::WatchJobRequest request;
     request.set_id(id);
     auto reader = stub_->WatchJob(&context, request);
@@ -156,6 +167,7 @@ absl::StatusOr<v1::Job> CoordinatorClient::Watch(
       on_event(event);
       last = event.job();
       any = true;
+      attempt = 0;  // progress: only consecutive failures count
     }
     grpc::Status status = reader->Finish();
     if (status.ok() && any) {
@@ -164,7 +176,9 @@ absl::StatusOr<v1::Job> CoordinatorClient::Watch(
       }
     }
     if (status.error_code() == grpc::StatusCode::NOT_FOUND ||
-        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+        status.error_code() == grpc::StatusCode::INVALID_ARGUMENT ||
+        status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
+        status.error_code() == grpc::StatusCode::PERMISSION_DENIED) {
       return RpcError("WatchJob", status);
     }
     if (attempt >= kMaxReconnects) return RpcError("WatchJob", status);
@@ -180,23 +194,55 @@ absl::Status CoordinatorClient::FetchArtifact(const std::string& id, const std::
   int64_t current_offset = 0;
   std::string current_digest;
   std::unique_ptr<std::ofstream> out;
+  auto part_path = [&](const std::string& name) { return absl::StrCat(out_dir, "/", name, ".part"); };
+
+  // Resume where an earlier (perhaps killed) fetch stopped: skip files that
+  // are already in place with the right digest, continue a ".part" file.
+  SHRINK_ASSIGN_OR_RETURN(v1::Job job, Get(id));
+  if (job.state() == v1::SUCCEEDED) {
+    bool complete = true;
+    for (const auto& file : job.artifact_files()) {
+      if (file.name().empty() || file.name().find('/') != std::string::npos) {
+        return absl::DataLossError(absl::StrCat("artifact names a bad file '", file.name(), "'"));
+      }
+      std::string final_path = absl::StrCat(out_dir, "/", file.name());
+      if (PathExists(final_path)) {
+        auto digest = Sha256File(final_path);
+        if (digest.ok() && *digest == file.sha256()) continue;
+      }
+      complete = false;
+      current_file = file.name();
+      current_digest = file.sha256();
+      auto have = FileSize(part_path(file.name()));
+      current_offset = have.ok() && *have <= file.size() ? *have : 0;
+      out = std::make_unique<std::ofstream>(
+          part_path(file.name()), std::ios::binary | (current_offset > 0 ? std::ios::app : std::ios::trunc));
+      break;
+    }
+    if (complete) return absl::OkStatus();
+  }
+  bool resumed = current_offset > 0;
   auto finish_file = [&]() -> absl::Status {
     if (current_file.empty()) return absl::OkStatus();
     out->close();
-    std::string part = absl::StrCat(out_dir, "/", current_file, ".part");
+    std::string part = part_path(current_file);
     SHRINK_ASSIGN_OR_RETURN(std::string digest, Sha256File(part));
     if (digest != current_digest) {
+      std::remove(part.c_str());  // a bad partial file must not be resumed again
       return absl::DataLossError(absl::StrCat("artifact file ", current_file, " hashes to ", digest,
-                                              ", expected ", current_digest));
+                                              ", expected ", current_digest,
+                                              resumed ? "; the partial file was removed, fetch again" : ""));
     }
     if (std::rename(part.c_str(), absl::StrCat(out_dir, "/", current_file).c_str()) != 0) {
       return absl::InternalError(absl::StrCat("cannot move ", part, " into place"));
     }
     current_file.clear();
+    resumed = false;
     return absl::OkStatus();
   };
   for (int attempt = 0; attempt < 5; ++attempt) {
     grpc::ClientContext context;
+    SetDeadline(&context, std::chrono::duration_cast<std::chrono::seconds>(kStreamDeadline));
     v1::FetchArtifactRequest request;
     request.set_id(id);
     request.set_file(current_file);
@@ -212,8 +258,7 @@ absl::Status CoordinatorClient::FetchArtifact(const std::string& id, const std::
         current_file = chunk.file();
         current_digest = chunk.sha256();
         current_offset = 0;
-        out = std::make_unique<std::ofstream>(absl::StrCat(out_dir, "/", current_file, ".part"),
-                                              std::ios::binary | std::ios::trunc);
+        out = std::make_unique<std::ofstream>(part_path(current_file), std::ios::binary | std::ios::trunc);
       }
       if (chunk.offset() != current_offset) {
         return absl::DataLossError(absl::StrCat("artifact ", current_file, ": chunk at ", chunk.offset(),
@@ -226,7 +271,8 @@ absl::Status CoordinatorClient::FetchArtifact(const std::string& id, const std::
     grpc::Status status = reader->Finish();
     if (status.ok()) return finish_file();
     if (status.error_code() != grpc::StatusCode::UNAVAILABLE &&
-        status.error_code() != grpc::StatusCode::CANCELLED) {
+        status.error_code() != grpc::StatusCode::CANCELLED &&
+        status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
       return RpcError("FetchArtifact", status);
     }
     if (out) out->flush();  // resume from what arrived

@@ -22,12 +22,37 @@ namespace {
 const FlagSpec kCoordinatorFlag = {"coordinator", "coordinator HOST:PORT (env SHRINK_COORDINATOR)",
                                    "127.0.0.1:50051"};
 const FlagSpec kHelpFlag = {"help", "show this help", "", true};
+const FlagSpec kTlsCaFlag = {"tls-ca", "PEM CA of the coordinator's certificate: use TLS (env SHRINK_TLS_CA)", ""};
+const FlagSpec kTokenFlag = {"token", "bearer token for the coordinator (env SHRINK_TOKEN; needs TLS)", ""};
 
 std::string CoordinatorAddress(const Args& args) {
   if (args.Has("coordinator")) return args.Get("coordinator");
   if (const char* env = std::getenv("SHRINK_COORDINATOR")) return env;
   return args.Get("coordinator");
 }
+
+// A flag's value, else the environment variable's, else "".
+std::string FlagOrEnv(const Args& args, const char* flag, const char* env) {
+  if (args.Has(flag)) return args.Get(flag);
+  const char* value = std::getenv(env);
+  return value ? value : "";
+}
+
+// The channel to the coordinator the flags name, with TLS and token if given.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Args& args) {
+  ChannelOptions options;
+  options.tls_ca = FlagOrEnv(args, "tls-ca", "SHRINK_TLS_CA");
+  options.token = FlagOrEnv(args, "token", "SHRINK_TOKEN");
+  // A token from the environment is not sent to a plaintext coordinator.
+  if (options.tls_ca.empty() && !args.Has("token")) options.token.clear();
+  return MakeCoordinatorChannel(CoordinatorAddress(args), options);
+}
+
+// Connects or returns the exit code of the failure from the command.
+#define SHRINK_CONNECT_OR_EXIT(channel, args)              \
+  auto channel##_or = Connect(args);                       \
+  if (!channel##_or.ok()) return Failure(channel##_or.status()); \
+  std::shared_ptr<grpc::Channel> channel = *channel##_or
 
 // A command that needs one job id and a coordinator.
 struct JobCommand {
@@ -47,6 +72,8 @@ int RunCompress(int argc, char** argv) {
       {"search", "uniform | random | evolution", "random"},
       {"seed", "seed of the search", "0"},
       kCoordinatorFlag,
+      kTlsCaFlag,
+      kTokenFlag,
       {"out", "folder for the compressed model (default: <model>-shrunk)", ""},
       {"json", "print the result as JSON", "", true},
       {"state", "embedded mode: state folder (default: temporary)", ""},
@@ -68,7 +95,9 @@ int RunCompress(int argc, char** argv) {
   std::unique_ptr<EmbeddedService> embedded;
   std::shared_ptr<grpc::Channel> channel;
   if (args->Has("coordinator")) {
-    channel = MakeCoordinatorChannel(args->Get("coordinator"));
+    auto connected = Connect(*args);
+    if (!connected.ok()) return Failure(connected.status());
+    channel = *connected;
   } else {
     EmbeddedOptions options;
     options.state_dir = args->Get("state");
@@ -98,7 +127,7 @@ int RunCompress(int argc, char** argv) {
 }
 
 int RunSubmit(int argc, char** argv) {
-  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kHelpFlag};
+  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kTlsCaFlag, kTokenFlag, kHelpFlag};
   const std::string synopsis = "shrink submit JOB.yaml [--coordinator HOST:PORT]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   if (args->positionals().size() != 1) {
@@ -106,7 +135,8 @@ int RunSubmit(int argc, char** argv) {
   }
   auto request = ParseJobFile(args->positionals()[0]);
   if (!request.ok()) return Failure(request.status());
-  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(*args)));
+  SHRINK_CONNECT_OR_EXIT(channel, *args);
+  CoordinatorClient client(channel);
   auto spec = client.PrepareSpec(*request);
   if (!spec.ok()) return Failure(spec.status());
   auto job = client.Submit(*spec);
@@ -120,6 +150,8 @@ namespace {
 absl::StatusOr<JobCommand> ParseJobCommand(int argc, char** argv, std::vector<FlagSpec> flags,
                                            const std::string& synopsis, int* exit_code) {
   flags.push_back(kCoordinatorFlag);
+  flags.push_back(kTlsCaFlag);
+  flags.push_back(kTokenFlag);
   flags.push_back(kHelpFlag);
   auto args = Args::Parse(argc, argv, 0, flags);
   if (!args.ok()) {
@@ -143,7 +175,8 @@ int RunWatch(int argc, char** argv) {
   int code = 0;
   auto cmd = ParseJobCommand(argc, argv, {}, "shrink watch ID [--coordinator HOST:PORT]", &code);
   if (!cmd.ok()) return code;
-  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  SHRINK_CONNECT_OR_EXIT(channel, cmd->args);
+  CoordinatorClient client(channel);
   auto job = WatchWithProgress(client, cmd->id, true);
   if (!job.ok()) return Failure(job.status());
   std::cout << FormatJobStatus(*job);
@@ -155,7 +188,8 @@ int RunStatus(int argc, char** argv) {
   auto cmd = ParseJobCommand(argc, argv, {{"json", "print the job as JSON", "", true}},
                              "shrink status ID [--json] [--coordinator HOST:PORT]", &code);
   if (!cmd.ok()) return code;
-  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  SHRINK_CONNECT_OR_EXIT(channel, cmd->args);
+  CoordinatorClient client(channel);
   auto job = client.Get(cmd->id);
   if (!job.ok()) return Failure(job.status());
   std::cout << (cmd->args.GetBool("json") ? FormatJobJson(*job) + "\n" : FormatJobStatus(*job));
@@ -166,7 +200,8 @@ int RunCancel(int argc, char** argv) {
   int code = 0;
   auto cmd = ParseJobCommand(argc, argv, {}, "shrink cancel ID [--coordinator HOST:PORT]", &code);
   if (!cmd.ok()) return code;
-  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  SHRINK_CONNECT_OR_EXIT(channel, cmd->args);
+  CoordinatorClient client(channel);
   auto job = client.Cancel(cmd->id);
   if (!job.ok()) return Failure(job.status());
   std::cout << "job " << job->id() << ": " << StateName(job->state()) << "\n";
@@ -182,16 +217,18 @@ int RunFetch(int argc, char** argv) {
     std::cerr << "shrink fetch: --out is required\n";
     return 2;
   }
-  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(cmd->args)));
+  SHRINK_CONNECT_OR_EXIT(channel, cmd->args);
+  CoordinatorClient client(channel);
   if (auto s = client.FetchArtifact(cmd->id, cmd->args.Get("out")); !s.ok()) return Failure(s);
   std::cout << "wrote " << cmd->args.Get("out") << "\n";
   return 0;
 }
 
 int RunList(int argc, char** argv) {
-  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kHelpFlag};
+  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kTlsCaFlag, kTokenFlag, kHelpFlag};
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, "shrink list [--coordinator HOST:PORT]");
-  CoordinatorClient client(MakeCoordinatorChannel(CoordinatorAddress(*args)));
+  SHRINK_CONNECT_OR_EXIT(channel, *args);
+  CoordinatorClient client(channel);
   auto jobs = client.List();
   if (!jobs.ok()) return Failure(jobs.status());
   std::printf("%-18s %-11s %-8s %9s %8s %10s\n", "id", "state", "search", "evaluated", "size %", "retention");

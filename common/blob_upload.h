@@ -5,6 +5,7 @@
 
 #include <grpcpp/client_context.h>
 
+#include <chrono>
 #include <fstream>
 #include <string>
 
@@ -38,6 +39,8 @@ absl::Status UploadFile(Stub* stub, const std::string& path, const v1::FileRef& 
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   grpc::ClientContext context;
+  // A minute plus one second per MiB: generous for a slow link, finite for a dead one.
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60 + (ref.size() >> 20)));
   v1::UploadBlobResponse response;
   auto writer = stub->UploadBlob(&context, &response);
   std::string buffer(kUploadChunkBytes, '\0');

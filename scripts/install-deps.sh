@@ -10,7 +10,7 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libsqlite3-dev libssl-dev zlib1g-dev
   nlohmann-json3-dev libyaml-cpp-dev
-  prometheus curl
+  prometheus curl openssl
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint nodejs chromium
   dataset-fashion-mnist fortunes fortunes-min
 )

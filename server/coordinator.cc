@@ -72,6 +72,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   SHRINK_RETURN_IF_ERROR(MakeDirs(options.state_dir));
   std::unique_ptr<Coordinator> c(new Coordinator(options, metrics));
   SHRINK_ASSIGN_OR_RETURN(c->store_, JobStore::Open(options.state_dir + "/shrink.db"));
+  if (!options.fsync_each_commit) SHRINK_RETURN_IF_ERROR(c->store_->SetFsyncEachCommit(false));
   SHRINK_ASSIGN_OR_RETURN(c->blobs_, BlobStore::Open(options.state_dir + "/blobs"));
   c->blobs_->set_max_blob_bytes(options.max_blob_bytes);
   SHRINK_RETURN_IF_ERROR(c->Recover());
@@ -85,6 +86,8 @@ void Coordinator::Shutdown() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     shutdown_ = true;
+    for (auto& [id, w] : workers_) w.wake->notify_all();
+    for (auto& [id, runtime] : jobs_) runtime.wake->notify_all();
   }
   changed_.notify_all();
   if (lease_thread_.joinable()) lease_thread_.join();
@@ -127,7 +130,41 @@ absl::Status Coordinator::Recover() {
   return absl::OkStatus();
 }
 
+// A file list's names: present, plain (no folders), unique, few; sizes as uploaded.
+static absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileRef>& files, const char* field,
+                              int max_files, const BlobStore& blobs) {
+  if (files.size() > max_files) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " has ", files.size(), " files; at most ", max_files));
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < files.size(); ++i) {
+    const v1::FileRef& file = files[i];
+    if (file.name().empty() || file.name().size() > 255 || file.name().find('/') != std::string::npos ||
+        file.name() == "." || file.name() == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(),
+                                                     "' is not a plain file name"));
+    }
+    if (!names.insert(file.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(), "' appears twice"));
+    }
+    if (IsSha256Hex(file.sha256()) && blobs.Has(file.sha256())) {
+      auto size = blobs.Size(file.sha256());
+      if (size.ok() && *size != file.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, "[", file.name(), "].size ", file.size(),
+                                                       " differs from the uploaded blob's ", *size));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
+  if (spec.name().size() > 256) return absl::InvalidArgumentError("spec.name is longer than 256 characters");
+  if (spec.client_request_id().size() > 128) {
+    return absl::InvalidArgumentError("spec.client_request_id is longer than 128 characters");
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.model_files(), "spec.model_files", 16, *blobs_));
+  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.task().data_files(), "spec.task.data_files", 64, *blobs_));
   bool has_config = false, has_weights = false;
   for (const auto& file : spec.model_files()) {
     if (!IsSha256Hex(file.sha256())) {
@@ -169,10 +206,17 @@ absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
     return absl::InvalidArgumentError(
         absl::StrFormat("spec.budget %d is outside [1, %d]", spec.budget(), kMaxBudget));
   }
-  if (spec.max_in_flight() < 0) return absl::InvalidArgumentError("spec.max_in_flight is negative");
+  if (spec.max_in_flight() < 0 || spec.max_in_flight() > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.max_in_flight %d is outside [0, 4096]", spec.max_in_flight()));
+  }
   const auto& r = spec.reward();
-  if (r.alpha() < 0 || r.beta() < 0 || r.gamma() < 0 || r.delta() < 0) {
-    return absl::InvalidArgumentError("spec.reward: weights must be >= 0");
+  const std::pair<const char*, double> weights[] = {
+      {"alpha", r.alpha()}, {"beta", r.beta()}, {"gamma", r.gamma()}, {"delta", r.delta()}};
+  for (const auto& [name, value] : weights) {
+    if (!(value >= 0 && value <= 1000)) {  // also refuses NaN
+      return absl::InvalidArgumentError(absl::StrFormat("spec.reward.%s %g is outside [0, 1000]", name, value));
+    }
   }
   // The search name is checked by building one on a one-layer model.
   agent::SearchContext probe;
@@ -187,21 +231,30 @@ absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in) {
+absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const std::string& tenant) {
   v1::JobSpec spec = spec_in;
   if (spec.search().empty()) spec.set_search("random");
   SHRINK_RETURN_IF_ERROR(ValidateSpec(spec));
   std::lock_guard<std::mutex> lock(mu_);
   if (!spec.client_request_id().empty()) {
-    auto existing = store_->FindJobByRequestId(spec.client_request_id());
+    auto existing = store_->FindJobByRequestId(RequestIdKey(tenant, spec.client_request_id()));
     if (existing.ok()) {
       auto it = jobs_.find(*existing);
       if (it != jobs_.end()) return it->second.job;
       return store_->GetJob(*existing);
     }
   }
+  if (options_.max_active_jobs_per_tenant > 0) {
+    int active = 0;
+    for (const auto& [id, runtime] : jobs_) active += runtime.job.tenant() == tenant ? 1 : 0;
+    if (active >= options_.max_active_jobs_per_tenant) {
+      return absl::ResourceExhaustedError(absl::StrCat("tenant ", tenant, " already has ", active,
+                                                       " unfinished jobs (the limit); wait or cancel one"));
+    }
+  }
   v1::Job job;
   job.set_id(RandomId("job-"));
+  job.set_tenant(tenant);
   *job.mutable_spec() = spec;
   job.set_state(v1::QUEUED);
   job.set_created_unix_ms(NowMs());
@@ -273,7 +326,8 @@ absl::Status Coordinator::WaitForJobChange(const std::string& id, uint64_t* vers
       return absl::OkStatus();
     }
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
-    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) {
+    std::shared_ptr<std::condition_variable> wake = it->second.wake;  // outlives a retired job
+    if (wake->wait_until(lock, deadline) == std::cv_status::timeout) {
       return absl::DeadlineExceededError("no change");
     }
   }
@@ -307,7 +361,8 @@ absl::Status Coordinator::AttachWorker(const std::string& worker_id) {
 
 Coordinator::Next Coordinator::NextMessageForWorker(const std::string& worker_id,
                                                     absl::Duration timeout,
-                                                    v1::CoordinatorMessage* message) {
+                                                    v1::CoordinatorMessage* message,
+                                                    absl::Time* slot_freed_at) {
   std::unique_lock<std::mutex> lock(mu_);
   auto deadline = std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(timeout);
   while (true) {
@@ -316,9 +371,16 @@ Coordinator::Next Coordinator::NextMessageForWorker(const std::string& worker_id
     if (!it->second.outbox.empty()) {
       *message = std::move(it->second.outbox.front());
       it->second.outbox.pop_front();
+      absl::Time freed = absl::InfinitePast();
+      if (!it->second.outbox_freed_at.empty()) {
+        freed = it->second.outbox_freed_at.front();
+        it->second.outbox_freed_at.pop_front();
+      }
+      if (slot_freed_at) *slot_freed_at = freed;
       return Next::kMessage;
     }
-    if (changed_.wait_until(lock, deadline) == std::cv_status::timeout) return Next::kTimeout;
+    std::shared_ptr<std::condition_variable> wake = it->second.wake;  // outlives a detached worker
+    if (wake->wait_until(lock, deadline) == std::cv_status::timeout) return Next::kTimeout;
   }
 }
 
@@ -327,6 +389,7 @@ void Coordinator::DetachWorker(const std::string& worker_id) {
   auto it = workers_.find(worker_id);
   if (it == workers_.end()) return;
   std::set<std::string> running = std::move(it->second.running);
+  it->second.wake->notify_all();
   workers_.erase(it);
   SHRINK_LOG(INFO) << "worker " << worker_id << " left; " << running.size() << " task(s) requeued";
   for (const auto& task_id : running) RequeueOrFailLocked(task_id, "worker disconnected");
@@ -336,6 +399,7 @@ void Coordinator::DetachWorker(const std::string& worker_id) {
 }
 
 void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResult& result) {
+  const absl::Time arrived = absl::Now();
   std::lock_guard<std::mutex> lock(mu_);
   auto task_it = tasks_.find(result.task_id());
   if (task_it == tasks_.end() || task_it->second.worker_id != worker_id) {
@@ -344,7 +408,11 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
   }
   PendingTask task = std::move(task_it->second);
   tasks_.erase(task_it);
-  if (auto w = workers_.find(worker_id); w != workers_.end()) w->second.running.erase(task.task.task_id());
+  if (auto w = workers_.find(worker_id); w != workers_.end()) {
+    w->second.running.erase(task.task.task_id());
+    w->second.unresponsive = false;  // it answers again
+    w->second.freed_at.push_back(arrived);
+  }
   double seconds = absl::ToDoubleSeconds(absl::Now() - task.dispatched_at);
   if (metrics_) {
     metrics_->CandidateCompleted(result.ok() ? "ok" : "failed");
@@ -369,7 +437,18 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
         }
         break;
       case v1::Task::EVALUATE:
-        OnEvaluatedLocked(runtime, task, result, worker_id);
+        if (!result.ok() && task.attempts < options_.max_attempts) {
+          // A pass that failed may succeed elsewhere (memory, a flaky device): retry, bounded.
+          SHRINK_LOG(WARNING) << "candidate " << task.candidate_id << " of " << runtime.job.id()
+                              << " failed on attempt " << task.attempts << ": " << result.error();
+          task.worker_id.clear();
+          std::string id = task.task.task_id();
+          tasks_[id] = std::move(task);
+          queue_.push_back(id);
+          runtime.job.set_in_flight(runtime.job.in_flight() + 1);
+        } else {
+          OnEvaluatedLocked(runtime, task, result, worker_id);
+        }
         break;
       case v1::Task::FINALIZE:
         if (result.ok()) {
@@ -475,7 +554,7 @@ void Coordinator::SaveJobLocked(JobRuntime& runtime) {
 
 void Coordinator::TouchLocked(JobRuntime& runtime) {
   ++runtime.version;
-  changed_.notify_all();
+  runtime.wake->notify_all();
 }
 
 void Coordinator::DropJobTasksLocked(const std::string& job_id) {
@@ -491,12 +570,13 @@ void Coordinator::DropJobTasksLocked(const std::string& job_id) {
         v1::CoordinatorMessage recall;
         recall.mutable_cancel()->set_task_id(it->first);
         w->second.outbox.push_back(std::move(recall));
+        w->second.outbox_freed_at.push_back(absl::InfinitePast());
+        w->second.wake->notify_all();
       }
     }
     queue_.erase(std::remove(queue_.begin(), queue_.end(), it->first), queue_.end());
     it = tasks_.erase(it);
   }
-  changed_.notify_all();
 }
 
 absl::StatusOr<std::unique_ptr<agent::Search>> Coordinator::MakeSearchLocked(const v1::Job& job) {
@@ -511,7 +591,7 @@ absl::StatusOr<std::unique_ptr<agent::Search>> Coordinator::MakeSearchLocked(con
 int Coordinator::TotalSlotsLocked() const {
   int total = 0;
   for (const auto& [id, w] : workers_) {
-    if (w.attached) total += w.info.slots();
+    if (w.attached && !w.unresponsive) total += w.info.slots();
   }
   return total;
 }
@@ -519,7 +599,7 @@ int Coordinator::TotalSlotsLocked() const {
 int Coordinator::FreeSlotsLocked() const {
   int free = 0;
   for (const auto& [id, w] : workers_) {
-    if (w.attached) free += std::max(0, w.info.slots() - static_cast<int>(w.running.size()));
+    if (w.attached && !w.unresponsive) free += std::max(0, w.info.slots() - static_cast<int>(w.running.size()));
   }
   return free;
 }
@@ -600,7 +680,7 @@ void Coordinator::DispatchLocked() {
     int best_free = 0;
     for (auto& [id, w] : workers_) {
       int free = w.info.slots() - static_cast<int>(w.running.size());
-      if (w.attached && free > best_free) {
+      if (w.attached && !w.unresponsive && free > best_free) {
         best = &w;
         best_id = id;
         best_free = free;
@@ -620,9 +700,17 @@ void Coordinator::DispatchLocked() {
     v1::CoordinatorMessage message;
     *message.mutable_task() = task.task;
     best->outbox.push_back(std::move(message));
+    if (best->freed_at.empty()) {
+      best->outbox_freed_at.push_back(absl::InfinitePast());
+    } else {
+      best->outbox_freed_at.push_back(best->freed_at.front());
+      best->freed_at.pop_front();
+    }
+    best->wake->notify_all();
     if (metrics_) metrics_->CandidateDispatched(KindName(task.task.kind()));
   }
-  changed_.notify_all();
+  // Nothing left to hand out: a freed slot now waits for work, not for the dispatcher.
+  for (auto& [id, w] : workers_) w.freed_at.clear();
 }
 
 void Coordinator::RequeueOrFailLocked(const std::string& task_id, const std::string& reason) {
@@ -689,6 +777,10 @@ void Coordinator::LeaseLoop() {
         v1::CoordinatorMessage recall;
         recall.mutable_cancel()->set_task_id(id);
         w->second.outbox.push_back(std::move(recall));
+        w->second.outbox_freed_at.push_back(absl::InfinitePast());
+        w->second.wake->notify_all();
+        // Hung or far too slow: it gets no more work until it answers again.
+        w->second.unresponsive = true;
       }
       RequeueOrFailLocked(id, "lease expired");
     }

@@ -30,6 +30,8 @@ struct CoordinatorOptions {
   absl::Duration lease_check = absl::Seconds(1);  // how often leases are checked
   int max_attempts = 3;                       // dispatches per task before it counts as failed
   int64_t max_blob_bytes = int64_t{4} << 30;  // largest model or data file accepted
+  int max_active_jobs_per_tenant = 100;       // unfinished jobs one tenant may have; 0 = no limit
+  bool fsync_each_commit = true;              // see JobStore::SetFsyncEachCommit
 };
 
 // Thread-safe: every public method may be called from any gRPC thread.
@@ -43,9 +45,10 @@ class Coordinator {
   ~Coordinator();
 
   // --- client API ---
-  // Validates the spec field by field and creates a job; a repeated
-  // client_request_id returns the job created the first time.
-  absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec);
+  // Validates the spec field by field and creates a job owned by `tenant`; a
+  // repeated client_request_id (of the same tenant) returns the job created
+  // the first time. ResourceExhausted beyond max_active_jobs_per_tenant.
+  absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec, const std::string& tenant = "default");
   absl::StatusOr<v1::Job> GetJob(const std::string& id);
   absl::StatusOr<std::vector<v1::Job>> ListJobs();
   absl::StatusOr<std::vector<v1::CandidateSummary>> ListCandidates(const std::string& id);
@@ -67,8 +70,10 @@ class Coordinator {
   // Blocks until a message for the worker is ready (kMessage), `timeout`
   // passes (kTimeout), or the worker is detached or the coordinator shuts
   // down (kClosed).
+  // `slot_freed_at`, if given, is when the result that freed the slot this
+  // task fills arrived (InfinitePast when none did), for the dispatch latency.
   Next NextMessageForWorker(const std::string& worker_id, absl::Duration timeout,
-                            v1::CoordinatorMessage* message);
+                            v1::CoordinatorMessage* message, absl::Time* slot_freed_at = nullptr);
   // The stream closed: the worker's tasks go back to the queue.
   void DetachWorker(const std::string& worker_id);
   // A task finished on a worker.
@@ -92,12 +97,19 @@ class Coordinator {
     int64_t next_candidate_id = 0;          // = proposals made so far
     v1::CandidateSummary last_candidate;
     uint64_t version = 1;
+    // Woken on every change of this job: watchers of other jobs sleep on.
+    std::shared_ptr<std::condition_variable> wake = std::make_shared<std::condition_variable>();
   };
   struct WorkerState {
     v1::RegisterWorkerRequest info;
     bool attached = false;
     std::set<std::string> running;  // task ids
     std::deque<v1::CoordinatorMessage> outbox;
+    std::deque<absl::Time> outbox_freed_at;  // per outbox message: when its slot was freed
+    std::deque<absl::Time> freed_at;         // results that freed a slot not refilled yet
+    bool unresponsive = false;  // a lease expired on it: no new tasks until it answers again
+    // Woken when its outbox fills or it goes away: other workers' streams sleep on.
+    std::shared_ptr<std::condition_variable> wake = std::make_shared<std::condition_variable>();
   };
 
   Coordinator(const CoordinatorOptions& options, CoordinatorMetrics* metrics);
@@ -131,7 +143,7 @@ class Coordinator {
   std::unique_ptr<BlobStore> blobs_;
 
   std::mutex mu_;
-  std::condition_variable changed_;  // any job, worker or outbox changed
+  std::condition_variable changed_;  // shutdown and workers leaving (per-job and per-worker cvs do the rest)
   bool shutdown_ = false;
   std::map<std::string, JobRuntime> jobs_;
   std::map<std::string, PendingTask> tasks_;

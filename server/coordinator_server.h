@@ -11,6 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/metrics_http.h"
+#include "common/server_credentials.h"
+#include "server/access.h"
 #include "server/coordinator.h"
 #include "server/coordinator_metrics.h"
 #include "server/services.h"
@@ -21,6 +23,9 @@ struct CoordinatorServerOptions {
   CoordinatorOptions coordinator;
   std::string listen;          // "host:port" (port 0 = any); empty = in-process channels only
   std::string metrics_listen;  // "host:port" for /metrics; empty = no HTTP endpoint
+  ServerTlsOptions tls;        // TLS of the gRPC port; with tls.client_ca workers need certificates
+  std::string tokens_file;     // `TOKEN TENANT` lines; clients need a token (requires TLS); empty = open
+  int max_message_bytes = 0;   // largest gRPC message accepted; 0 = kMaxMessageBytes
 };
 
 // Thread-safe. Shutdown() is idempotent and also runs on destruction.
@@ -44,12 +49,14 @@ class CoordinatorServer {
 
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<Coordinator> coordinator_;
+  std::unique_ptr<Access> access_;
   std::unique_ptr<CoordinatorService> client_service_;
   std::unique_ptr<WorkerPoolService> worker_service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<MetricsHttpServer> metrics_http_;
   int port_ = 0;
   int metrics_port_ = 0;
+  int max_message_bytes_ = 0;
   std::mutex mu_;
   bool stopped_ = false;
 };

@@ -247,10 +247,11 @@ absl::Status JobStore::PutJobLocked(const v1::Job& job) {
   Statement statement(upsert_job_);
   BindText(upsert_job_, 1, job.id());
   const std::string& request_id = job.spec().client_request_id();
+  const std::string key = RequestIdKey(job.tenant(), request_id);
   if (request_id.empty()) {
     sqlite3_bind_null(upsert_job_, 2);  // NULLs never collide in a UNIQUE column
   } else {
-    BindText(upsert_job_, 2, request_id);
+    BindText(upsert_job_, 2, key);
   }
   sqlite3_bind_int(upsert_job_, 3, static_cast<int>(job.state()));
   sqlite3_bind_int64(upsert_job_, 4, job.created_unix_ms());
@@ -264,6 +265,17 @@ absl::Status JobStore::PutJobLocked(const v1::Job& job) {
                                                  "\" already belongs to another job"));
   }
   return SqliteError(rc, absl::StrCat("cannot store job ", job.id()));
+}
+
+absl::Status JobStore::SetFsyncEachCommit(bool on) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return Exec(on ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", "cannot set synchronous mode");
+}
+
+std::string RequestIdKey(const std::string& tenant, const std::string& request_id) {
+  // The default tenant keeps the bare id, so databases from before tenants still match.
+  if (tenant.empty() || tenant == "default") return request_id;
+  return absl::StrCat(tenant, "\x1f", request_id);
 }
 
 absl::StatusOr<v1::Job> JobStore::GetJob(const std::string& id) {

@@ -17,6 +17,14 @@ const std::vector<shrink::FlagSpec> kFlags = {
     {"metrics", "serve /metrics on HOST:PORT (port 0 = any; empty = off)", ""},
     {"state", "folder for the job database and blobs (required)", ""},
     {"lease-seconds", "a task not answered within this goes back to the queue", "600"},
+    {"tls-cert", "PEM certificate of this server: serve TLS (with --tls-key)", ""},
+    {"tls-key", "PEM private key of --tls-cert", ""},
+    {"tls-client-ca", "PEM CA that signs worker certificates: workers need one (mutual TLS)", ""},
+    {"tokens", "file of `TOKEN TENANT` lines: clients need a bearer token (needs TLS)", ""},
+    {"max-blob-mb", "largest model or data file accepted, MiB", "4096"},
+    {"max-message-mb", "largest gRPC message accepted, MiB (>= 2)", "16"},
+    {"max-jobs-per-tenant", "unfinished jobs one tenant may have (0 = no limit)", "100"},
+    {"sync", "full: fsync every commit (survives power loss); normal: survives a crash, ~100x faster", "full"},
     {"help", "show this help", "", true},
     {"version", "print the version", "", true},
 };
@@ -42,9 +50,30 @@ int Main(int argc, char** argv) {
     std::cerr << "shrink-coordinator: --state is required and --lease-seconds must be > 0\n" << usage;
     return 2;
   }
+  auto max_blob_mb = args->GetInt("max-blob-mb");
+  auto max_message_mb = args->GetInt("max-message-mb");
+  auto max_jobs = args->GetInt("max-jobs-per-tenant");
+  if (!max_blob_mb.ok() || *max_blob_mb < 1 || !max_message_mb.ok() || *max_message_mb < 2 ||
+      *max_message_mb > 1024 || !max_jobs.ok() || *max_jobs < 0) {
+    std::cerr << "shrink-coordinator: --max-blob-mb must be >= 1, --max-message-mb in [2, 1024] (blobs move in 1 MiB chunks), "
+                 "--max-jobs-per-tenant >= 0\n";
+    return 2;
+  }
   shrink::server::CoordinatorServerOptions options;
   options.coordinator.state_dir = args->Get("state");
   options.coordinator.lease = absl::Seconds(*lease);
+  options.coordinator.max_blob_bytes = *max_blob_mb << 20;
+  options.coordinator.max_active_jobs_per_tenant = static_cast<int>(*max_jobs);
+  if (args->Get("sync") != "full" && args->Get("sync") != "normal") {
+    std::cerr << "shrink-coordinator: --sync is full or normal\n";
+    return 2;
+  }
+  options.coordinator.fsync_each_commit = args->Get("sync") == "full";
+  options.max_message_bytes = static_cast<int>(*max_message_mb << 20);
+  options.tls.cert = args->Get("tls-cert");
+  options.tls.key = args->Get("tls-key");
+  options.tls.client_ca = args->Get("tls-client-ca");
+  options.tokens_file = args->Get("tokens");
   options.listen = args->Get("listen");
   options.metrics_listen = args->Get("metrics");
 

@@ -34,7 +34,38 @@ absl::Status StreamFile(const std::string& path, int64_t offset, Writer* writer,
   return absl::OkStatus();
 }
 
+// Fails the RPC unless the worker may call.
+#define SHRINK_CHECK_WORKER(context)                                       \
+  do {                                                                     \
+    if (absl::Status s_ = access_->CheckWorker(*(context)); !s_.ok()) {    \
+      return ToGrpcStatus(s_);                                             \
+    }                                                                      \
+  } while (0)
+
+// Fails the RPC unless a client may call (any tenant).
+#define SHRINK_CHECK_CLIENT(context)                                               \
+  do {                                                                             \
+    if (auto t_ = access_->ClientTenant(*(context)); !t_.ok()) return ToGrpcStatus(t_.status()); \
+  } while (0)
+
+// Binds the caller's tenant or fails the RPC (Unauthenticated).
+#define SHRINK_CLIENT_TENANT(tenant, context)                           \
+  auto tenant##_or = access_->ClientTenant(*(context));                 \
+  if (!tenant##_or.ok()) return ToGrpcStatus(tenant##_or.status());     \
+  const std::string tenant = *tenant##_or
+
 }  // namespace
+
+absl::StatusOr<v1::Job> CoordinatorService::OwnJob(const grpc::ServerContext& context,
+                                                   const std::string& id) {
+  SHRINK_ASSIGN_OR_RETURN(std::string tenant, access_->ClientTenant(context));
+  auto job = coordinator_->GetJob(id);
+  if (!job.ok()) return job.status();
+  std::string owner = job->tenant().empty() ? kDefaultTenant : job->tenant();
+  // Another tenant's job reads exactly like a job that does not exist.
+  if (owner != tenant) return absl::NotFoundError(absl::StrCat("job \"", id, "\" not found"));
+  return job;
+}
 
 absl::Status ReceiveBlob(grpc::ServerReader<v1::BlobChunk>* reader, BlobStore* store,
                          CoordinatorMetrics* metrics, v1::UploadBlobResponse* response) {
@@ -50,47 +81,54 @@ absl::Status ReceiveBlob(grpc::ServerReader<v1::BlobChunk>* reader, BlobStore* s
   return writer->Commit();
 }
 
-grpc::Status CoordinatorService::StatBlobs(grpc::ServerContext*, const v1::StatBlobsRequest* request,
+grpc::Status CoordinatorService::StatBlobs(grpc::ServerContext* context, const v1::StatBlobsRequest* request,
                                            v1::StatBlobsResponse* response) {
+  SHRINK_CHECK_CLIENT(context);
   for (const auto& digest : request->sha256()) {
     if (!coordinator_->blobs()->Has(digest)) response->add_missing(digest);
   }
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::UploadBlob(grpc::ServerContext*,
+grpc::Status CoordinatorService::UploadBlob(grpc::ServerContext* context,
                                             grpc::ServerReader<v1::BlobChunk>* reader,
                                             v1::UploadBlobResponse* response) {
+  SHRINK_CHECK_CLIENT(context);
   return ToGrpcStatus(ReceiveBlob(reader, coordinator_->blobs(), coordinator_->metrics(), response));
 }
 
-grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+grpc::Status CoordinatorService::SubmitJob(grpc::ServerContext* context, const v1::SubmitJobRequest* request,
                                            v1::Job* response) {
-  auto job = coordinator_->SubmitJob(request->spec());
+  SHRINK_CLIENT_TENANT(tenant, context);
+  auto job = coordinator_->SubmitJob(request->spec(), tenant);
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
+grpc::Status CoordinatorService::GetJob(grpc::ServerContext* context, const v1::GetJobRequest* request,
                                         v1::Job* response) {
-  auto job = coordinator_->GetJob(request->id());
+  auto job = OwnJob(*context, request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListJobs(grpc::ServerContext*, const v1::ListJobsRequest*,
+grpc::Status CoordinatorService::ListJobs(grpc::ServerContext* context, const v1::ListJobsRequest*,
                                           v1::ListJobsResponse* response) {
+  SHRINK_CLIENT_TENANT(tenant, context);
   auto jobs = coordinator_->ListJobs();
   if (!jobs.ok()) return ToGrpcStatus(jobs.status());
-  for (auto& job : *jobs) *response->add_jobs() = std::move(job);
+  for (auto& job : *jobs) {
+    if ((job.tenant().empty() ? kDefaultTenant : job.tenant()) == tenant) *response->add_jobs() = std::move(job);
+  }
   return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
                                           const v1::WatchJobRequest* request,
                                           grpc::ServerWriter<v1::JobEvent>* writer) {
+  if (auto own = OwnJob(*context, request->id()); !own.ok()) return ToGrpcStatus(own.status());
   uint64_t version = 0;
   while (!context->IsCancelled()) {
     v1::JobEvent event;
@@ -103,18 +141,19 @@ grpc::Status CoordinatorService::WatchJob(grpc::ServerContext* context,
   return grpc::Status(grpc::StatusCode::CANCELLED, "watch cancelled");
 }
 
-grpc::Status CoordinatorService::CancelJob(grpc::ServerContext*, const v1::CancelJobRequest* request,
+grpc::Status CoordinatorService::CancelJob(grpc::ServerContext* context, const v1::CancelJobRequest* request,
                                            v1::Job* response) {
+  if (auto own = OwnJob(*context, request->id()); !own.ok()) return ToGrpcStatus(own.status());
   auto job = coordinator_->CancelJob(request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   *response = *job;
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::FetchArtifact(grpc::ServerContext*,
+grpc::Status CoordinatorService::FetchArtifact(grpc::ServerContext* context,
                                                const v1::FetchArtifactRequest* request,
                                                grpc::ServerWriter<v1::ArtifactChunk>* writer) {
-  auto job = coordinator_->GetJob(request->id());
+  auto job = OwnJob(*context, request->id());
   if (!job.ok()) return ToGrpcStatus(job.status());
   if (job->state() != v1::SUCCEEDED) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -159,18 +198,20 @@ grpc::Status CoordinatorService::FetchArtifact(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ListCandidates(grpc::ServerContext*,
+grpc::Status CoordinatorService::ListCandidates(grpc::ServerContext* context,
                                                 const v1::ListCandidatesRequest* request,
                                                 v1::ListCandidatesResponse* response) {
+  if (auto own = OwnJob(*context, request->id()); !own.ok()) return ToGrpcStatus(own.status());
   auto candidates = coordinator_->ListCandidates(request->id());
   if (!candidates.ok()) return ToGrpcStatus(candidates.status());
   for (auto& c : *candidates) *response->add_candidates() = std::move(c);
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerPoolService::RegisterWorker(grpc::ServerContext*,
+grpc::Status WorkerPoolService::RegisterWorker(grpc::ServerContext* context,
                                                const v1::RegisterWorkerRequest* request,
                                                v1::RegisterWorkerResponse* response) {
+  SHRINK_CHECK_WORKER(context);
   if (request->slots() < 0 || request->slots() > 1024) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "slots must be in [0, 1024]");
   }
@@ -181,6 +222,7 @@ grpc::Status WorkerPoolService::RegisterWorker(grpc::ServerContext*,
 grpc::Status WorkerPoolService::TaskStream(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>* stream) {
+  SHRINK_CHECK_WORKER(context);
   v1::WorkerMessage first;
   if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed");
   if (!first.has_hello()) {
@@ -198,10 +240,15 @@ grpc::Status WorkerPoolService::TaskStream(
     coordinator_->DetachWorker(worker_id);
   });
   v1::CoordinatorMessage out;
+  absl::Time freed_at;
   while (!context->IsCancelled()) {
-    auto next = coordinator_->NextMessageForWorker(worker_id, kStreamPoll, &out);
+    auto next = coordinator_->NextMessageForWorker(worker_id, kStreamPoll, &out, &freed_at);
     if (next == Coordinator::Next::kClosed) break;
-    if (next == Coordinator::Next::kMessage && !stream->Write(out)) break;
+    if (next != Coordinator::Next::kMessage) continue;
+    if (!stream->Write(out)) break;
+    if (freed_at != absl::InfinitePast() && coordinator_->metrics()) {
+      coordinator_->metrics()->ObserveDispatchLatency(absl::ToDoubleSeconds(absl::Now() - freed_at));
+    }
   }
   context->TryCancel();  // unblocks the reader if the worker is still connected
   reader.join();
@@ -209,8 +256,9 @@ grpc::Status WorkerPoolService::TaskStream(
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerPoolService::FetchBlob(grpc::ServerContext*, const v1::FetchBlobRequest* request,
+grpc::Status WorkerPoolService::FetchBlob(grpc::ServerContext* context, const v1::FetchBlobRequest* request,
                                           grpc::ServerWriter<v1::BlobChunk>* writer) {
+  SHRINK_CHECK_WORKER(context);
   BlobStore* blobs = coordinator_->blobs();
   if (!blobs->Has(request->sha256())) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, absl::StrCat("no blob ", request->sha256()));
@@ -233,9 +281,10 @@ grpc::Status WorkerPoolService::FetchBlob(grpc::ServerContext*, const v1::FetchB
   return ToGrpcStatus(s);
 }
 
-grpc::Status WorkerPoolService::UploadBlob(grpc::ServerContext*,
+grpc::Status WorkerPoolService::UploadBlob(grpc::ServerContext* context,
                                            grpc::ServerReader<v1::BlobChunk>* reader,
                                            v1::UploadBlobResponse* response) {
+  SHRINK_CHECK_WORKER(context);
   return ToGrpcStatus(ReceiveBlob(reader, coordinator_->blobs(), coordinator_->metrics(), response));
 }
 

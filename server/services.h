@@ -2,6 +2,7 @@
 // Every handler converts absl::Status to grpc::Status in one place (ToGrpcStatus).
 #pragma once
 
+#include "server/access.h"
 #include "server/coordinator.h"
 #include "shrink/v1/coordinator.grpc.pb.h"
 #include "shrink/v1/worker_pool.grpc.pb.h"
@@ -14,7 +15,9 @@ inline constexpr size_t kChunkBytes = 1 << 20;
 // Client-facing API. Thread-safe (all state lives in Coordinator).
 class CoordinatorService final : public v1::Coordinator::Service {
  public:
-  explicit CoordinatorService(Coordinator* coordinator) : coordinator_(coordinator) {}
+  // Every call is checked against `access`; a job of another tenant is NotFound.
+  CoordinatorService(Coordinator* coordinator, const Access* access)
+      : coordinator_(coordinator), access_(access) {}
 
   grpc::Status StatBlobs(grpc::ServerContext*, const v1::StatBlobsRequest*, v1::StatBlobsResponse*) override;
   grpc::Status UploadBlob(grpc::ServerContext*, grpc::ServerReader<v1::BlobChunk>*, v1::UploadBlobResponse*) override;
@@ -27,13 +30,19 @@ class CoordinatorService final : public v1::Coordinator::Service {
   grpc::Status ListCandidates(grpc::ServerContext*, const v1::ListCandidatesRequest*, v1::ListCandidatesResponse*) override;
 
  private:
+  // The caller's job `id`, or NotFound if it belongs to another tenant.
+  absl::StatusOr<v1::Job> OwnJob(const grpc::ServerContext& context, const std::string& id);
+
   Coordinator* coordinator_;
+  const Access* access_;
 };
 
 // Worker-facing API. Thread-safe.
 class WorkerPoolService final : public v1::WorkerPool::Service {
  public:
-  explicit WorkerPoolService(Coordinator* coordinator) : coordinator_(coordinator) {}
+  // Every call needs access->CheckWorker.
+  WorkerPoolService(Coordinator* coordinator, const Access* access)
+      : coordinator_(coordinator), access_(access) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest*, v1::RegisterWorkerResponse*) override;
   grpc::Status TaskStream(grpc::ServerContext*, grpc::ServerReaderWriter<v1::CoordinatorMessage, v1::WorkerMessage>*) override;
@@ -42,6 +51,7 @@ class WorkerPoolService final : public v1::WorkerPool::Service {
 
  private:
   Coordinator* coordinator_;
+  const Access* access_;
 };
 
 // Receives one blob from a client-streaming upload into the store.

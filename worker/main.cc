@@ -4,6 +4,9 @@
 
 #include <cstdio>
 #include <iostream>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "common/args.h"
 #include "common/channel.h"
@@ -23,6 +26,12 @@ const std::vector<shrink::FlagSpec> kFlags = {
     {"device", "cpu (cuda:N needs a CUDA build)", "cpu"},
     {"cache", "folder for fetched blobs and models", "/tmp/shrink-worker-cache"},
     {"name", "name shown in the coordinator's logs (default: host name)", ""},
+    {"tls-ca", "PEM CA of the coordinator's certificate: connect with TLS", ""},
+    {"tls-cert", "PEM client certificate of this worker (mutual TLS; with --tls-key)", ""},
+    {"tls-key", "PEM private key of --tls-cert", ""},
+    {"simulate", "answer with synthetic results after SECONDS; load no model (load tests)", ""},
+    {"simulate-fail-rate", "with --simulate: fraction of evaluation attempts that fail", "0"},
+    {"workers", "with --simulate: register this many independent workers from this process", "1"},
     {"help", "show this help", "", true},
     {"version", "print the version", "", true},
 };
@@ -59,7 +68,33 @@ int Main(int argc, char** argv) {
               << " is not available in this build (CPU only)\n";
     return 2;
   }
+  auto workers = args->GetInt("workers");
+  double simulate = -1, fail_rate = 0;
+  if (args->Has("simulate")) {
+    auto seconds = args->GetDouble("simulate");
+    auto rate = args->GetDouble("simulate-fail-rate");
+    if (!seconds.ok() || *seconds < 0 || !rate.ok() || *rate < 0 || *rate > 1) {
+      std::cerr << "shrink-worker: --simulate must be >= 0 and --simulate-fail-rate in [0, 1]\n";
+      return 2;
+    }
+    simulate = *seconds;
+    fail_rate = *rate;
+  }
+  if (!workers.ok() || *workers < 1 || *workers > 1024 || (*workers > 1 && simulate < 0)) {
+    std::cerr << "shrink-worker: --workers must be in [1, 1024], and above 1 only with --simulate\n";
+    return 2;
+  }
+  shrink::ChannelOptions channel_options;
+  channel_options.tls_ca = args->Get("tls-ca");
+  channel_options.tls_cert = args->Get("tls-cert");
+  channel_options.tls_key = args->Get("tls-key");
+  if (auto s = shrink::ValidateChannelOptions(channel_options); !s.ok()) {
+    std::cerr << "shrink-worker: " << s.message() << "\n";
+    return 2;
+  }
   shrink::worker::WorkerOptions options;
+  options.simulate_seconds = simulate;
+  options.simulate_fail_rate = fail_rate;
   options.slots = static_cast<int>(*slots);
   options.threads = static_cast<int>(*threads);
   options.device = args->Get("device");
@@ -72,9 +107,21 @@ int Main(int argc, char** argv) {
   }
 
   shrink::worker::WorkerMetrics metrics;
-  shrink::worker::WorkerLoop loop(shrink::MakeCoordinatorChannel(args->Get("coordinator")), options,
-                                  &metrics);
-  shrink::OnTerminationSignal([&loop] { loop.Stop(); });
+  // One loop per registered worker, each on its own connection, as separate processes would be.
+  std::vector<std::unique_ptr<shrink::worker::WorkerLoop>> loops;
+  for (int64_t i = 0; i < *workers; ++i) {
+    shrink::worker::WorkerOptions mine = options;
+    if (*workers > 1) {
+      mine.name = options.name + "/" + std::to_string(i);
+      mine.cache_dir = options.cache_dir + "/" + std::to_string(i);
+    }
+    loops.push_back(std::make_unique<shrink::worker::WorkerLoop>(
+        *shrink::MakeCoordinatorChannel(args->Get("coordinator"), channel_options, /*own_connection=*/true),
+        mine, &metrics));
+  }
+  shrink::OnTerminationSignal([&loops] {
+    for (auto& loop : loops) loop->Stop();
+  });
   shrink::MetricsHttpServer http(metrics.registry());
   std::string metrics_address = "-";
   if (!args->Get("metrics").empty()) {
@@ -88,7 +135,10 @@ int Main(int argc, char** argv) {
   // One machine-readable line so launchers and tests learn the bound port.
   std::printf("shrink-worker ready metrics=%s\n", metrics_address.c_str());
   std::fflush(stdout);
-  loop.Run();
+  std::vector<std::thread> runs;
+  for (size_t i = 1; i < loops.size(); ++i) runs.emplace_back([&loops, i] { loops[i]->Run(); });
+  loops[0]->Run();
+  for (auto& t : runs) t.join();
   shrink::OnTerminationSignal(nullptr);
   http.Stop();
   return 0;
