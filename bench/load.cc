@@ -149,7 +149,7 @@ double Quantile(const std::vector<std::pair<double, double>>& before,
   double lower = 0, below = 0;
   for (const auto& [bound, count] : d) {
     if (count >= rank) {
-      if (std::isinf(bound)) return lower;
+      if (std::isinf(bound)) return INFINITY;  // beyond the largest bucket
       return lower + (bound - lower) * (rank - below) / std::max(1e-12, count - below);
     }
     lower = bound;
@@ -229,6 +229,14 @@ void ClientLoop(const std::string& address, const shrink::v1::JobSpec& spec, con
       stub->CancelJob(&cancel, cancel_request, &cancelled);
     }
   }
+}
+
+// "1.23 ms", or "> 1000 ms" beyond the histogram's largest bucket.
+std::string Ms(double seconds) {
+  if (std::isinf(seconds)) return "> 1000 ms";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.2f ms", 1000 * seconds);
+  return buffer;
 }
 
 int Main(int argc, char** argv) {
@@ -334,9 +342,9 @@ int Main(int argc, char** argv) {
     double failed_tasks = Sample(after, "shrink_candidates_completed_total{outcome=\"failed\"}") -
                           Sample(before, "shrink_candidates_completed_total{outcome=\"failed\"}");
     int64_t errors = stats.errors.load() + static_cast<int64_t>(failed_tasks);
-    std::printf("| %d | %zu x %d | %.1f | %.1f | %.0f%% (%.0f%% of ideal) | %.2f ms | %.2f ms | %.0f%% | %lld%s |\n",
+    std::printf("| %d | %zu x %d | %.1f | %.1f | %.0f%% (%.0f%% of ideal) | %s | %s | %.0f%% | %lld%s |\n",
                 level, workers.size(), std::min(level, per_process), ideal, rate, 100 * linear,
-                100 * rate / ideal, 1000 * Quantile(b0, b1, 0.5), 1000 * Quantile(b0, b1, 0.99), 100 * cpu,
+                100 * rate / ideal, Ms(Quantile(b0, b1, 0.5)).c_str(), Ms(Quantile(b0, b1, 0.99)).c_str(), 100 * cpu,
                 static_cast<long long>(errors), stats.first_error.empty() ? "" : (" (" + stats.first_error + ")").c_str());
     std::fflush(stdout);
   }
