@@ -1,5 +1,9 @@
 #include "client/command_util.h"
 
+#include <cstdlib>
+
+#include "common/channel.h"
+
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +12,22 @@
 #include "common/status.h"
 
 namespace shrink::client {
+
+const FlagSpec kTlsCaFlag = {"tls-ca", "PEM CA of the coordinator's certificate: use TLS (env SHRINK_TLS_CA)", ""};
+const FlagSpec kTokenFlag = {"token", "bearer token for the coordinator (env SHRINK_TOKEN; needs TLS)", ""};
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectToCoordinator(const Args& args, const std::string& address) {
+  auto flag_or_env = [&](const char* flag, const char* env) -> std::string {
+    if (args.Has(flag)) return args.Get(flag);
+    const char* value = std::getenv(env);
+    return value ? value : "";
+  };
+  ChannelOptions options;
+  options.tls_ca = flag_or_env("tls-ca", "SHRINK_TLS_CA");
+  options.token = flag_or_env("token", "SHRINK_TOKEN");
+  if (options.tls_ca.empty() && !args.Has("token")) options.token.clear();
+  return MakeCoordinatorChannel(address, options);
+}
 
 int UsageError(const absl::Status& status, const std::string& synopsis, const std::vector<FlagSpec>& flags) {
   std::cerr << "shrink: " << status.message() << "\n" << FormatUsage(synopsis, flags);

@@ -18,6 +18,14 @@ int UsageError(const absl::Status& status, const std::string& synopsis, const st
 // Prints the error to stderr; returns 1.
 int Failure(const absl::Status& status);
 
+// The flags that secure a connection to the coordinator (--tls-ca, --token).
+extern const FlagSpec kTlsCaFlag;
+extern const FlagSpec kTokenFlag;
+
+// A channel to `address` secured as --tls-ca/--token (or SHRINK_TLS_CA/SHRINK_TOKEN) say;
+// a token from the environment is not sent to a plaintext coordinator.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectToCoordinator(const Args& args, const std::string& address);
+
 // Reads --model, --task, --target-size, --min-retention, --budget, --search,
 // --seed and --request-id into `request`.
 absl::Status FillRequestFromFlags(const Args& args, CompressRequest* request);

@@ -22,30 +22,15 @@ namespace {
 const FlagSpec kCoordinatorFlag = {"coordinator", "coordinator HOST:PORT (env SHRINK_COORDINATOR)",
                                    "127.0.0.1:50051"};
 const FlagSpec kHelpFlag = {"help", "show this help", "", true};
-const FlagSpec kTlsCaFlag = {"tls-ca", "PEM CA of the coordinator's certificate: use TLS (env SHRINK_TLS_CA)", ""};
-const FlagSpec kTokenFlag = {"token", "bearer token for the coordinator (env SHRINK_TOKEN; needs TLS)", ""};
-
 std::string CoordinatorAddress(const Args& args) {
   if (args.Has("coordinator")) return args.Get("coordinator");
   if (const char* env = std::getenv("SHRINK_COORDINATOR")) return env;
   return args.Get("coordinator");
 }
 
-// A flag's value, else the environment variable's, else "".
-std::string FlagOrEnv(const Args& args, const char* flag, const char* env) {
-  if (args.Has(flag)) return args.Get(flag);
-  const char* value = std::getenv(env);
-  return value ? value : "";
-}
-
 // The channel to the coordinator the flags name, with TLS and token if given.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> Connect(const Args& args) {
-  ChannelOptions options;
-  options.tls_ca = FlagOrEnv(args, "tls-ca", "SHRINK_TLS_CA");
-  options.token = FlagOrEnv(args, "token", "SHRINK_TOKEN");
-  // A token from the environment is not sent to a plaintext coordinator.
-  if (options.tls_ca.empty() && !args.Has("token")) options.token.clear();
-  return MakeCoordinatorChannel(CoordinatorAddress(args), options);
+  return ConnectToCoordinator(args, CoordinatorAddress(args));
 }
 
 // Connects or returns the exit code of the failure from the command.

@@ -34,14 +34,17 @@ std::string Coordinator(const Args& args) {
 }  // namespace
 
 int RunReport(int argc, char** argv) {
-  const std::vector<FlagSpec> flags = {{"out", "HTML file to write (required)", ""}, kCoordinator, kHelp};
+  const std::vector<FlagSpec> flags = {{"out", "HTML file to write (required)", ""}, kCoordinator, kTlsCaFlag,
+                                       kTokenFlag, kHelp};
   const std::string synopsis = "shrink report ID --out FILE.html [--coordinator HOST:PORT]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   if (args->positionals().size() != 1) {
     return UsageError(absl::InvalidArgumentError("give exactly one job id"), synopsis, flags);
   }
   if (args->Get("out").empty()) return UsageError(absl::InvalidArgumentError("--out is required"), synopsis, flags);
-  CoordinatorClient client(MakeCoordinatorChannel(Coordinator(*args)));
+  auto channel = ConnectToCoordinator(*args, Coordinator(*args));
+  if (!channel.ok()) return Failure(channel.status());
+  CoordinatorClient client(*channel);
   const std::string& id = args->positionals()[0];
   auto job = client.Get(id);
   if (!job.ok()) return Failure(job.status());
@@ -58,6 +61,7 @@ int RunHealth(int argc, char** argv) {
       {"metrics", "check a worker instead: GET http://HOST:PORT/healthz", ""},
       {"service", "gRPC service to ask about (empty = the whole server)", ""},
       {"timeout", "seconds to wait for the answer", "3"},
+      kTlsCaFlag,
       kHelp,
   };
   const std::string synopsis = "shrink health [--coordinator HOST:PORT | --metrics HOST:PORT] [--service NAME]";
@@ -81,7 +85,12 @@ int RunHealth(int argc, char** argv) {
     std::cout << "SERVING\n";
     return 0;
   }
-  auto stub = grpc::health::v1::Health::NewStub(MakeCoordinatorChannel(Coordinator(*args)));
+  // The health service answers without a token, over TLS when --tls-ca is given.
+  ChannelOptions secure;
+  secure.tls_ca = args->Has("tls-ca") ? args->Get("tls-ca") : (std::getenv("SHRINK_TLS_CA") ? std::getenv("SHRINK_TLS_CA") : "");
+  auto channel = MakeCoordinatorChannel(Coordinator(*args), secure);
+  if (!channel.ok()) return Failure(channel.status());
+  auto stub = grpc::health::v1::Health::NewStub(*channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
   grpc::health::v1::HealthCheckRequest request;

@@ -111,6 +111,10 @@ TEST_F(SecurityTest, JobRunsEndToEndOverTlsWithTokenAndWorkerCertificate) {
   auto artifact = ReadFile(dir_ + "/artifact/simulated.json");
   ASSERT_TRUE(artifact.ok()) << artifact.status();
   EXPECT_NE(artifact->find(id), std::string::npos);
+  auto report = Shrink({"report", id, "--out", dir_ + "/report.html"}, kAliceToken);
+  EXPECT_EQ(report.exit_code, 0) << report.err;
+  auto health = RunCommand({BinPath("shrink"), "health", "--coordinator", coordinator_.address, "--tls-ca", certs_->ca});
+  EXPECT_EQ(health.exit_code, 0) << health.err;
   // The job is alice's.
   v1::ListJobsResponse jobs;
   ASSERT_TRUE(List(Client(kAliceToken).get(), &jobs).ok());
