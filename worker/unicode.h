@@ -2,19 +2,12 @@
 // character classes BERT's BasicTokenizer and GPT-2's pre-tokenizer test, lower
 // casing and canonical decomposition (NFD) for accent stripping.
 //
-// Coverage (everything else is treated as "other": not a letter, number, space,
-// punctuation or mark, and has no case or decomposition):
-// - letters (\p{L}) and numbers (\p{N}): all of ASCII and Latin-1, Latin Extended-A/B,
-//   IPA, Latin Extended Additional, Greek, Cyrillic, Armenian, Hebrew, Arabic,
-//   Devanagari, Thai, Georgian, Hangul, kana, CJK ideographs, fullwidth forms and the
-//   common number blocks (superscripts, fractions, Roman numerals, circled digits);
-// - punctuation (P*) in Latin-1, General Punctuation, CJK symbols and fullwidth forms,
-//   plus BERT's ASCII symbol ranges;
-// - lower casing: ASCII, Latin-1, Latin Extended-A, Greek, Cyrillic, Latin Extended
-//   Additional, fullwidth Latin (no Greek final-sigma rule);
-// - NFD: Latin-1 Supplement (U+00C0-U+00FF), Latin Extended-A (U+0100-U+017F), the
-//   Greek letters with tonos/dialytika, kana with (semi-)voiced marks, and Hangul
-//   syllables (algorithmic).
+// The classes (L*, N*, P*, Mn, C*, Zs), str.lower() and the canonical
+// decompositions cover all of Unicode as Python's unicodedata knows it; the
+// tables are generated into worker/unicode_tables.inc by
+// scripts/gen_unicode_tables.py. Not reproduced: Python's context-dependent
+// final-sigma lower casing, and NFD's canonical reordering of combining marks
+// (irrelevant where the marks are then stripped).
 #pragma once
 
 #include <cstddef>
@@ -47,7 +40,8 @@ bool IsNonspacingMark(char32_t c);
 
 // BERT's _is_whitespace: space, \t, \n, \r and category Zs.
 bool IsBertWhitespace(char32_t c);
-// BERT's _is_control: categories Cc and Cf, except \t, \n, \r.
+// HF BERT's _is_control: categories C* (Cc, Cf, Co and the noncharacters; other
+// unassigned code points are not recognised), except \t, \n, \r.
 bool IsBertControl(char32_t c);
 // BERT's _is_punctuation: ASCII 33-47, 58-64, 91-96, 123-126 and categories P*.
 bool IsBertPunctuation(char32_t c);
