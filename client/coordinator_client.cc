@@ -10,6 +10,7 @@
 #include "common/files.h"
 #include "common/sha256.h"
 #include "common/status.h"
+#include "worker/text_data.h"
 
 namespace shrink::client {
 namespace {
@@ -36,11 +37,19 @@ void SetDeadline(grpc::ClientContext* context, std::chrono::seconds after) {
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> BuiltinTaskFiles(
     const std::string& task) {
-  if (task != "fashion-mnist") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown task '", task, "' (this build knows fashion-mnist)"));
-  }
   std::vector<std::pair<std::string, std::string>> files;
+  if (task == "fortunes-topic" || task == "fortunes-lm") {  // one blob per fortune category
+    for (const auto& [name, path] : worker::DebianFortunesFiles()) files.emplace_back(name, path);
+    if (files.empty()) {
+      return absl::NotFoundError(absl::StrCat("no fortune files in ", worker::kDebianFortunesDir,
+                                              "; install the Debian packages fortunes and fortunes-min"));
+    }
+    return files;
+  }
+  if (task != "fashion-mnist") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown task '", task, "' (this build knows fashion-mnist, fortunes-topic, fortunes-lm)"));
+  }
   for (const char* name : kFashionMnistFiles) {
     std::string path = absl::StrCat(kFashionMnistDir, "/", name);
     if (!PathExists(path)) {
