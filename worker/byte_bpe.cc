@@ -260,10 +260,29 @@ std::vector<int64_t> ByteBpeTokenizer::Encode(std::string_view text) const {
     prefixed = " " + std::string(text);
     text = prefixed;
   }
+  // Text segments and special tokens in order; the text is encoded once the
+  // next token is known, since RoBERTa's <mask> swallows the white space before it.
   std::vector<int64_t> ids;
+  std::string_view pending;
   SplitOnSpecialTokens(
-      text, special_strings_, [&](std::string_view segment) { EncodeText(segment, &ids); },
-      [&](const std::string& special) { ids.push_back(TokenToId(special)); });
+      text, special_strings_, [&](std::string_view segment) { pending = segment; },
+      [&](const std::string& special) {
+        if (options_.mask_lstrip && special == options_.specials.mask) {
+          size_t pos = pending.size();
+          while (pos > 0) {  // strip trailing white space (whole code points)
+            size_t start = pos - 1;
+            while (start > 0 && (static_cast<unsigned char>(pending[start]) & 0xC0) == 0x80) --start;
+            size_t end = start;
+            if (!unicode::IsPythonSpace(unicode::DecodeUtf8(pending, &end)) || end != pos) break;
+            pos = start;
+          }
+          pending = pending.substr(0, pos);
+        }
+        EncodeText(pending, &ids);
+        pending = {};
+        ids.push_back(TokenToId(special));
+      });
+  EncodeText(pending, &ids);
   return ids;
 }
 

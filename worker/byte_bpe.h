@@ -39,6 +39,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseMerges(
 // Options from tokenizer_config.json.
 struct ByteBpeOptions {
   bool add_prefix_space = false;  // prepend " " to the text, as RoBERTa/GPT-2 allow
+  bool mask_lstrip = false;       // the mask token absorbs the white space before it (RoBERTa)
   SpecialTokenNames specials;
 };
 

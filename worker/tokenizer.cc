@@ -81,6 +81,7 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> LoadByteBpe(const std::string& dir, c
   };
   if (has("<s>")) {  // RoBERTa's defaults
     options.specials = {"<pad>", "<unk>", "<s>", "</s>", "<s>", "</s>", "<mask>"};
+    options.mask_lstrip = true;  // RobertaTokenizer's AddedToken("<mask>", lstrip=True)
   } else {  // GPT-2's
     options.specials = {"", "<|endoftext|>", "", "", "<|endoftext|>", "<|endoftext|>", ""};
   }
