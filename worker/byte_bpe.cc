@@ -117,9 +117,9 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> ParseVocabJson(std:
                                                      vocab[i].first, "' share id ", vocab[i].second));
     }
   }
-  if (vocab.back().second > 100'000'000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(origin, ": id ", vocab.back().second, " of '", vocab.back().first, "' is implausibly large"));
+  if (vocab.back().second > 10 * static_cast<int64_t>(vocab.size()) + 1000) {  // ids index a dense table
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": id ", vocab.back().second, " of '", vocab.back().first,
+                                                   "' is far beyond the ", vocab.size(), " tokens"));
   }
   return vocab;
 }
@@ -170,6 +170,9 @@ absl::StatusOr<std::unique_ptr<ByteBpeTokenizer>> ByteBpeTokenizer::Create(
       return absl::InvalidArgumentError(absl::StrCat("token '", token, "' appears twice in the vocabulary"));
     }
     max_id = std::max(max_id, id);
+  }
+  if (max_id > 10 * static_cast<int64_t>(vocab.size()) + 1000) {
+    return absl::InvalidArgumentError(absl::StrCat("id ", max_id, " is far beyond the ", vocab.size(), " tokens"));
   }
   tok->id_to_token_.assign(max_id + 1, std::string());
   for (const auto& [token, id] : vocab) {

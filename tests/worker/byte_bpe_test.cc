@@ -199,6 +199,7 @@ TEST(ByteBpeTest, BadFilesAreRejectedWithTheirLocation) {
   EXPECT_THAT(ParseVocabJson("{\"a\": -1}").status().message(), HasSubstr("'a'"));
   EXPECT_THAT(ParseVocabJson("{\"a\": \"x\"}").status().message(), HasSubstr("non-negative integer"));
   EXPECT_THAT(ParseVocabJson("{\"a\": 1, \"b\": 1}").status().message(), HasSubstr("share id 1"));
+  EXPECT_THAT(ParseVocabJson("{\"a\": 99999999999}").status().message(), HasSubstr("far beyond"));
 
   // A vocabulary without every byte symbol is not byte-level BPE.
   auto no_bytes = ByteBpeTokenizer::Create({{"a", 0}}, {}, {});

@@ -179,6 +179,18 @@ TEST(UnicodeTest, ClassesLowerCaseAndDecomposition) {
   for (char32_t c : std::u32string{0xE9, 0x15B, 0xC5, 0xAC01, 0x304C, 0x3AC, 0xDF}) AppendNfd(c, &out);
   EXPECT_EQ(out, (std::u32string{U'e', 0x301, U's', 0x301, U'A', 0x30A, 0x1100, 0x1161, 0x11A8, 0x304B,
                                  0x3099, 0x3B1, 0x301, 0xDF}));
+  // Beyond Latin-1: Vietnamese ế decomposes twice, Cyrillic ў, a CJK compatibility ideograph.
+  out.clear();
+  for (char32_t c : std::u32string{0x1EBF, 0x45E, 0xF900}) AppendNfd(c, &out);
+  EXPECT_EQ(out, (std::u32string{U'e', 0x302, 0x301, 0x443, 0x306, 0x8C48}));
+  out.clear();
+  for (char32_t c : std::u32string{0x1E9E, 0x10A0, 0xFF21, 0x130}) AppendLower(c, &out);
+  EXPECT_EQ(out, (std::u32string{0xDF, 0x2D00, 0xFF41, U'i', 0x307}));
+  // HF counts every C* category as control: private use and unassigned too, not \t\n\r.
+  EXPECT_TRUE(IsBertControl(0xE000) && IsBertControl(0x378) && IsBertControl(0x200B) && IsBertControl(0x7F));
+  EXPECT_FALSE(IsBertControl(U'\t') || IsBertControl(U'\n') || IsBertControl(U'a'));
+  EXPECT_TRUE(IsWhiteSpace(0x3000) && IsBertWhitespace(0x3000) && IsPythonSpace(0x1F));
+  EXPECT_FALSE(IsWhiteSpace(0x1F) || IsBertWhitespace(0x2028));
   size_t pos = 0;
   EXPECT_EQ(DecodeUtf8("\xc0\x80", &pos), kInvalidByteBase + 0xC0);  // overlong
   EXPECT_EQ(pos, 1u);
