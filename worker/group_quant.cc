@@ -133,45 +133,53 @@ absl::StatusOr<Unpacked> QuantizeGptq(FloatMatrixView weight, FloatMatrixView x,
 
   Unpacked result;
   result.params.resize(out * groups);
-  torch::Tensor Q = torch::empty({out, in}, torch::kFloat32);
-  torch::Tensor scale = torch::empty({out}, torch::kFloat32), zero = torch::empty({out}, torch::kFloat32);
+  result.codes.resize(out * in);
+  std::vector<GroupParams> current(out);  // each row's grid for the group being quantized
+  float* w_all = W.data_ptr<float>();
   using torch::indexing::Slice;
   for (int64_t i1 = 0; i1 < in; i1 += options.block_size) {
     const int64_t i2 = std::min(in, i1 + options.block_size), count = i2 - i1;
-    torch::Tensor W1 = W.index({Slice(), Slice(i1, i2)}).clone();
+    // Columns inside a block are done in plain loops (row-major, no per-column tensor ops);
+    // the block's error reaches later columns through one matmul.
+    torch::Tensor W1 = W.index({Slice(), Slice(i1, i2)}).contiguous();
     torch::Tensor Err1 = torch::zeros({out, count}, torch::kFloat32);
-    torch::Tensor Hinv1 = U.index({Slice(i1, i2), Slice(i1, i2)});
+    torch::Tensor Hinv1 = U.index({Slice(i1, i2), Slice(i1, i2)}).contiguous();
+    float* w1 = W1.data_ptr<float>();
+    float* e1 = Err1.data_ptr<float>();
+    const float* h1 = Hinv1.data_ptr<float>();
     for (int64_t i = 0; i < count; ++i) {
       const int64_t col = i1 + i;
       if (col % G == 0) {
         // The group's current values: this block's updated columns, then later blocks' columns.
-        const int64_t gend = std::min(in, col + G);
-        torch::Tensor group = W1.index({Slice(), Slice(i, std::min(count, gend - i1))});
-        if (gend > i2) group = torch::cat({group, W.index({Slice(), Slice(i2, gend)})}, 1);
-        torch::Tensor lo = std::get<0>(group.min(1)).contiguous(), hi = std::get<0>(group.max(1)).contiguous();
-        const float* lo_p = lo.data_ptr<float>();
-        const float* hi_p = hi.data_ptr<float>();
-        float* s_p = scale.data_ptr<float>();
-        float* z_p = zero.data_ptr<float>();
-        const int64_t g = col / G;
+        const int64_t gend = std::min(in, col + G), g = col / G;
         for (int64_t r = 0; r < out; ++r) {
-          const GroupParams p = MinMaxParams(lo_p[r], hi_p[r], maxq);
-          result.params[r * groups + g] = p;
-          s_p[r] = p.scale;
-          z_p[r] = p.zero;
+          float lo = w1[r * count + i], hi = lo;
+          for (int64_t j = i; j < std::min(count, gend - i1); ++j) {
+            lo = std::min(lo, w1[r * count + j]);
+            hi = std::max(hi, w1[r * count + j]);
+          }
+          for (int64_t c = i2; c < gend; ++c) {
+            lo = std::min(lo, w_all[r * in + c]);
+            hi = std::max(hi, w_all[r * in + c]);
+          }
+          current[r] = MinMaxParams(lo, hi, maxq);
+          result.params[r * groups + g] = current[r];
         }
       }
-      torch::Tensor w = W1.index({Slice(), i});
-      torch::Tensor q = torch::clamp(torch::round(w / scale + zero), 0, maxq);
-      Q.index_put_({Slice(), col}, q);
-      torch::Tensor err = (w - (q - zero) * scale) / Hinv1[i][i];
-      W1.index({Slice(), Slice(i, count)}).sub_(torch::outer(err, Hinv1.index({i, Slice(i, count)})));
-      Err1.index_put_({Slice(), i}, err);
+      const float* h_row = h1 + i * count;
+      const float d = h_row[i];
+      for (int64_t r = 0; r < out; ++r) {
+        float* row = w1 + r * count;
+        const GroupParams& p = current[r];
+        const float q = QuantizeValue(row[i], p, maxq);
+        result.codes[r * in + col] = static_cast<uint8_t>(q);
+        const float err = (row[i] - (q - p.zero) * p.scale) / d;
+        e1[r * count + i] = err;
+        for (int64_t j = i + 1; j < count; ++j) row[j] -= err * h_row[j];
+      }
     }
     if (i2 < in) W.index({Slice(), Slice(i2, in)}).sub_(Err1.matmul(U.index({Slice(i1, i2), Slice(i2, in)})));
   }
-  torch::Tensor codes = Q.to(torch::kUInt8).contiguous();
-  result.codes.assign(codes.data_ptr<uint8_t>(), codes.data_ptr<uint8_t>() + codes.numel());
   return result;
 }
 
