@@ -67,11 +67,19 @@ TEST(MakeSearchTest, UnknownNameIsInvalidArgumentNamingIt) {
   EXPECT_THAT(search.status().message(), HasSubstr("simulated-annealing"));
 }
 
-TEST(MakeSearchTest, DdpgIsUnimplemented) {
+TEST(MakeSearchTest, BuildsDdpg) {
   auto search = MakeSearch("ddpg", Context(0.5, 4));
+  ASSERT_TRUE(search.ok()) << search.status();
+  EXPECT_EQ((*search)->name(), "ddpg");
+}
+
+TEST(MakeSearchTest, OnlyDdpgAcceptsAnInitialAgent) {
+  SearchContext context = Context(0.5, 4);
+  context.init_state = "bytes";
+  auto search = MakeSearch("random", context);
   ASSERT_FALSE(search.ok());
-  EXPECT_EQ(search.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(search.status().message(), HasSubstr("ddpg"));
+  EXPECT_EQ(search.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(search.status().message(), HasSubstr("only ddpg"));
 }
 
 TEST(MakeSearchTest, ModelWithoutLayersIsInvalidArgument) {
@@ -154,7 +162,8 @@ TEST_P(EverySearchTest, ObserveAcceptsResultsInAnyOrder) {
   EXPECT_EQ(c.layers_size(), 4);
 }
 
-INSTANTIATE_TEST_SUITE_P(Searches, EverySearchTest, ::testing::Values("uniform", "random", "evolution"),
+INSTANTIATE_TEST_SUITE_P(Searches, EverySearchTest,
+                         ::testing::Values("uniform", "random", "evolution", "ddpg"),
                          [](const auto& info) { return info.param; });
 
 // ---- Random ----

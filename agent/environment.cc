@@ -1,0 +1,173 @@
+#include "agent/environment.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "agent/budget.h"
+#include "common/policy.h"
+
+namespace shrink::agent {
+namespace {
+
+float Clamp01(double v) { return static_cast<float>(std::clamp(std::isfinite(v) ? v : 0.0, 0.0, 1.0)); }
+
+double SafeDivide(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+int BitLevelIndex(int bits) {
+  bits = EffectiveBits(bits);
+  for (int i = 0; i < kNumActionBitLevels; ++i) {
+    if (bits <= kActionBitLevels[i]) return i;
+  }
+  return kNumActionBitLevels - 1;
+}
+
+}  // namespace
+
+Environment::Environment(const v1::ModelDescription& model, double target_size)
+    : model_(model), target_size_(target_size) {
+  const int n = model_.layers_size();
+  double max_in = 1, max_out = 1, max_kernel = 1, max_sensitivity = 0;
+  double params = 0, flops = 0;
+  for (const auto& layer : model_.layers()) {
+    max_in = std::max(max_in, std::log1p(static_cast<double>(layer.in_features())));
+    max_out = std::max(max_out, std::log1p(static_cast<double>(layer.out_features())));
+    max_kernel = std::max(max_kernel, std::log1p(static_cast<double>(layer.kernel_elements())));
+    max_sensitivity = std::max(max_sensitivity, layer.sensitivity());
+    params += static_cast<double>(layer.params());
+    flops += static_cast<double>(layer.flops());
+  }
+  bytes_share_from_.assign(n + 1, 0.0);
+  for (int i = n - 1; i >= 0; --i) {
+    bytes_share_from_[i] =
+        bytes_share_from_[i + 1] + SafeDivide(static_cast<double>(model_.layers(i).params()), params);
+  }
+  for (int i = 0; i < n; ++i) {
+    const v1::LayerInfo& layer = model_.layers(i);
+    StateVector f{};
+    f[0] = n > 1 ? static_cast<float>(i) / static_cast<float>(n - 1) : 0.f;
+    f[1] = layer.kind() == "conv2d" ? 1.f : 0.f;
+    f[2] = Clamp01(std::log1p(static_cast<double>(layer.in_features())) / max_in);
+    f[3] = Clamp01(std::log1p(static_cast<double>(layer.out_features())) / max_out);
+    f[4] = Clamp01(std::log1p(static_cast<double>(layer.kernel_elements())) / max_kernel);
+    f[5] = Clamp01(SafeDivide(static_cast<double>(layer.params()), params));
+    double flops_share = SafeDivide(static_cast<double>(layer.flops()), flops);
+    f[6] = Clamp01(flops_share);
+    f[7] = Clamp01(layer.latency_share() > 0 ? layer.latency_share() : flops_share);
+    f[8] = Clamp01(SafeDivide(layer.sensitivity(), max_sensitivity));
+    f[9] = max_sensitivity > 0 ? 1.f : 0.f;
+    f[10] = layer.prunable() ? 1.f : 0.f;
+    static_features_.push_back(f);
+  }
+}
+
+void Environment::Reset() {
+  actions_.clear();
+  previous_ = {};
+}
+
+double Environment::RatioSoFar() const { return EstimateSizeRatio(model_, actions_); }
+
+double Environment::RatioWithRestCompressed(const v1::LayerAction& current) const {
+  std::vector<v1::LayerAction> all = actions_;
+  all.push_back(current);
+  for (int i = static_cast<int>(all.size()); i < layers(); ++i) {
+    v1::LayerAction strongest;
+    strongest.set_name(model_.layers(i).name());
+    strongest.set_bits(kActionBitLevels[0]);
+    strongest.set_prune(model_.layers(i).prunable() ? kMaxPrune : 0.0);
+    all.push_back(strongest);
+  }
+  return EstimateSizeRatio(model_, all);
+}
+
+StateVector Environment::State() const {
+  const int i = std::min(static_cast<int>(actions_.size()), layers() - 1);
+  StateVector s = static_features_[i];
+  double ratio = RatioSoFar();
+  s[11] = Clamp01(1.0 - ratio);
+  s[12] = Clamp01(bytes_share_from_[i]);
+  s[13] = Clamp01(ratio - target_size_);
+  for (int k = 0; k < kActionSize; ++k) s[14 + k] = previous_[k];
+  return s;
+}
+
+v1::LayerAction Environment::Decode(int index, const ActionVector& action) const {
+  const v1::LayerInfo& layer = model_.layers(index);
+  v1::LayerAction a;
+  a.set_name(layer.name());
+  a.set_prune(layer.prunable() ? Clamp01(action[0]) * kMaxPrune : 0.0);
+  int level = std::min(kNumActionBitLevels - 1,
+                       static_cast<int>(Clamp01(action[1]) * kNumActionBitLevels));
+  a.set_bits(kActionBitLevels[level]);
+  a.set_distill(Clamp01(action[2]));
+  return a;
+}
+
+ActionVector Environment::Encode(const v1::LayerAction& action) {
+  ActionVector v;
+  v[0] = Clamp01(action.prune() / kMaxPrune);
+  v[1] = (static_cast<float>(BitLevelIndex(action.bits())) + 0.5f) / kNumActionBitLevels;
+  v[2] = Clamp01(action.distill());
+  return v;
+}
+
+ActionVector Environment::Step(const ActionVector& raw) {
+  const int i = static_cast<int>(actions_.size());
+  v1::LayerAction a = Decode(i, raw);
+  if (RatioWithRestCompressed(a) > target_size_) {
+    // Too gentle for the layers left to make up: first the lowest precision,
+    // then the smallest prune ratio that keeps the target reachable.
+    a.set_bits(kActionBitLevels[0]);
+    if (model_.layers(i).prunable() && RatioWithRestCompressed(a) > target_size_) {
+      v1::LayerAction strongest = a;
+      strongest.set_prune(kMaxPrune);
+      if (RatioWithRestCompressed(strongest) > target_size_) {
+        a = strongest;  // nothing fits; compress as far as possible
+      } else {
+        double lo = a.prune(), hi = kMaxPrune;  // lo does not fit, hi does
+        for (int step = 0; step < 30 && hi - lo > 1e-4; ++step) {
+          v1::LayerAction mid = a;
+          mid.set_prune((lo + hi) / 2);
+          if (RatioWithRestCompressed(mid) > target_size_) {
+            lo = mid.prune();
+          } else {
+            hi = mid.prune();
+          }
+        }
+        a.set_prune(hi);
+      }
+    }
+  }
+  actions_.push_back(a);
+  previous_ = Encode(a);
+  return previous_;
+}
+
+v1::Policy Environment::ToPolicy() const {
+  std::vector<v1::LayerAction> actions = actions_;
+  if (EstimateSizeRatio(model_, actions) > target_size_) {
+    ClampToSizeTarget(model_, target_size_, &actions);
+  }
+  return agent::ToPolicy(actions);
+}
+
+absl::StatusOr<std::vector<Transition>> Environment::Replay(const v1::Policy& policy) const {
+  auto actions = ResolvePolicy(policy, model_);
+  if (!actions.ok()) return actions.status();
+  Environment walk = *this;
+  walk.Reset();
+  std::vector<Transition> transitions;
+  for (int i = 0; i < layers(); ++i) {
+    Transition t;
+    t.state = walk.State();
+    t.action = Encode((*actions)[i]);
+    walk.actions_.push_back((*actions)[i]);
+    walk.previous_ = t.action;
+    t.last = i + 1 == layers();
+    t.next_state = t.last ? t.state : walk.State();
+    transitions.push_back(t);
+  }
+  return transitions;
+}
+
+}  // namespace shrink::agent
