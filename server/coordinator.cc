@@ -12,12 +12,15 @@
 #include "common/policy.h"
 #include "common/sha256.h"
 #include "common/status.h"
+#include "server/manifest.h"
 
 namespace shrink::server {
 namespace {
 
 constexpr int kMaxBudget = 100000;
 const char* const kBuiltinTasks[] = {"fashion-mnist"};
+// The artifact file the coordinator adds: policy, shapes, metrics, history.
+constexpr char kManifestName[] = "manifest.json";
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
@@ -100,6 +103,11 @@ absl::Status Coordinator::Recover() {
   for (const auto& job : all) {
     if (IsTerminal(job.state())) finished_by_state_[JobStateName(job.state())]++;
   }
+  auto log_resumed = [](const JobRuntime& runtime) {
+    SHRINK_LOG(INFO) << "resuming job " << runtime.job.id() << " ("
+                     << JobStateName(runtime.job.state()) << ", " << runtime.job.evaluated() << "/"
+                     << runtime.job.spec().budget() << " evaluated)";
+  };
   for (v1::Job& job : unfinished) {
     JobRuntime& runtime = jobs_[job.id()];
     runtime.job = std::move(job);
@@ -112,19 +120,38 @@ absl::Status Coordinator::Recover() {
       }
       runtime.search = std::move(*search);
       SHRINK_ASSIGN_OR_RETURN(auto candidates, store_->ListCandidates(runtime.job.id()));
-      // Replay the search: the same proposals in the same order, so the
-      // next proposal is the one after the last candidate recorded.
       int64_t next = 0;
       for (const auto& c : candidates) next = std::max(next, c.id() + 1);
+      runtime.next_candidate_id = next;
+      // A learning search continues from its checkpoint, stored with the
+      // last recorded candidate, so it has observed every one of them.
+      auto checkpoint = store_->GetSearchState(runtime.job.id());
+      if (checkpoint.ok() && !checkpoint->empty()) {
+        absl::Status restored = runtime.search->RestoreState(*checkpoint);
+        if (restored.ok()) {
+          SHRINK_LOG(INFO) << "job " << runtime.job.id() << ": " << runtime.job.spec().search()
+                           << " search restored from its checkpoint (" << checkpoint->size()
+                           << " bytes, " << runtime.search->proposals() << " proposals)";
+          log_resumed(runtime);
+          continue;
+        }
+        SHRINK_LOG(WARNING) << "job " << runtime.job.id() << ": checkpoint does not restore ("
+                            << restored.message() << "); replaying the recorded results instead";
+        auto fresh = MakeSearchLocked(runtime.job);
+        if (!fresh.ok()) {
+          FailJobLocked(runtime, std::string(fresh.status().message()));
+          continue;
+        }
+        runtime.search = std::move(*fresh);
+      }
+      // Replay the search: the same proposals in the same order, so the
+      // next proposal is the one after the last candidate recorded.
       for (int64_t i = 0; i < next; ++i) runtime.search->Propose();
       for (const auto& c : candidates) {
         if (c.outcome() == "ok") runtime.search->Observe(c.policy(), c.evaluation(), c.reward());
       }
-      runtime.next_candidate_id = next;
     }
-    SHRINK_LOG(INFO) << "resuming job " << runtime.job.id() << " ("
-                     << JobStateName(runtime.job.state()) << ", " << runtime.job.evaluated() << "/"
-                     << runtime.job.spec().budget() << " evaluated)";
+    log_resumed(runtime);
   }
   PumpLocked();
   return absl::OkStatus();
@@ -216,6 +243,27 @@ absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
   for (const auto& [name, value] : weights) {
     if (!(value >= 0 && value <= 1000)) {  // also refuses NaN
       return absl::InvalidArgumentError(absl::StrFormat("spec.reward.%s %g is outside [0, 1000]", name, value));
+    }
+  }
+  if (!spec.init_agent().empty()) {
+    if (spec.search() != "ddpg") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.init_agent: only the ddpg search starts from another job's agent (search is '",
+          spec.search(), "')"));
+    }
+    auto source = store_->GetJob(spec.init_agent());
+    if (!source.ok()) {
+      return absl::NotFoundError(absl::StrCat("spec.init_agent: no job ", spec.init_agent()));
+    }
+    if (source->spec().search() != "ddpg" || source->state() != v1::SUCCEEDED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spec.init_agent: job ", spec.init_agent(), " is not a finished ddpg job (search '",
+          source->spec().search(), "', state ", JobStateName(source->state()), ")"));
+    }
+    auto state = store_->GetSearchState(spec.init_agent());
+    if (!state.ok() || state->empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("spec.init_agent: job ", spec.init_agent(), " has no agent checkpoint"));
     }
   }
   // The search name is checked by building one on a one-layer model.
@@ -480,6 +528,7 @@ void Coordinator::OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& r
 void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task,
                                     const v1::TaskResult& result, const std::string& worker_id) {
   v1::CandidateSummary c;
+  std::string checkpoint;  // the search's state after this observation, if it keeps one
   c.set_id(task.candidate_id);
   *c.mutable_policy() = task.task.policy();
   c.set_worker(worker_id);
@@ -490,7 +539,16 @@ void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task
     c.set_reward(agent::ComputeReward(runtime.job.spec().reward(), runtime.job.spec().goal(),
                                       result.evaluation()));
     c.set_feasible(agent::MeetsGoal(runtime.job.spec().goal(), result.evaluation()));
-    if (runtime.search) runtime.search->Observe(c.policy(), c.evaluation(), c.reward());
+    if (runtime.search) {
+      runtime.search->Observe(c.policy(), c.evaluation(), c.reward());
+      auto state = runtime.search->SaveState();
+      if (!state.ok()) {
+        SHRINK_LOG(ERROR) << "cannot checkpoint the search of " << runtime.job.id() << ": "
+                          << state.status().message();
+      } else if (!state->empty()) {
+        checkpoint = *std::move(state);
+      }
+    }
   } else {
     c.set_outcome("failed");
     c.set_error(result.error());
@@ -500,7 +558,8 @@ void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task
   if (!runtime.job.has_best() || IsBetter(c, runtime.job.best())) *runtime.job.mutable_best() = c;
   runtime.last_candidate = c;
   runtime.job.set_updated_unix_ms(NowMs());
-  if (auto s = store_->PutCandidateAndJob(c, runtime.job); !s.ok()) {
+  if (auto s = store_->PutCandidateAndJob(c, runtime.job, checkpoint.empty() ? nullptr : &checkpoint);
+      !s.ok()) {
     SHRINK_LOG(ERROR) << "cannot record candidate " << c.id() << " of " << runtime.job.id() << ": "
                       << s.message();
   }
@@ -526,13 +585,43 @@ void Coordinator::OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& r
     }
   }
   *runtime.job.mutable_final_evaluation() = result.evaluation();
-  *runtime.job.mutable_artifact_files() = result.artifact_files();
+  runtime.job.clear_artifact_files();
+  for (const auto& file : result.artifact_files()) {
+    if (file.name() != kManifestName) *runtime.job.add_artifact_files() = file;
+  }
+  auto manifest = WriteManifestLocked(runtime.job);
+  if (!manifest.ok()) {
+    FailJobLocked(runtime, absl::StrCat("writing manifest.json: ", manifest.status().message()));
+    return;
+  }
+  *runtime.job.add_artifact_files() = *manifest;
   runtime.job.set_goal_met(agent::MeetsGoal(runtime.job.spec().goal(), result.evaluation()));
   runtime.job.set_state(v1::SUCCEEDED);
   SHRINK_LOG(INFO) << "job " << runtime.job.id() << " succeeded: size "
                    << result.evaluation().size_ratio() << ", retention "
                    << result.evaluation().retention() << ", speedup " << result.evaluation().speedup();
   SaveJobLocked(runtime);
+}
+
+absl::StatusOr<v1::FileRef> Coordinator::WriteManifestLocked(const v1::Job& job) {
+  std::string config;
+  for (const auto& file : job.artifact_files()) {
+    if (file.name() != "config.json") continue;
+    auto text = ReadFile(blobs_->PathOf(file.sha256()));
+    if (text.ok()) config = *std::move(text);
+  }
+  SHRINK_ASSIGN_OR_RETURN(auto candidates, store_->ListCandidates(job.id()));
+  std::string manifest = BuildManifest(job, job.final_evaluation(), candidates, config);
+  std::string path = absl::StrCat(options_.state_dir, "/", job.id(), "-manifest.json");
+  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(path, manifest));
+  auto sha = blobs_->PutFile(path);
+  RemoveAll(path);
+  if (!sha.ok()) return sha.status();
+  v1::FileRef ref;
+  ref.set_name(kManifestName);
+  ref.set_sha256(*sha);
+  ref.set_size(static_cast<int64_t>(manifest.size()));
+  return ref;
 }
 
 void Coordinator::FailJobLocked(JobRuntime& runtime, const std::string& error) {
@@ -585,6 +674,14 @@ absl::StatusOr<std::unique_ptr<agent::Search>> Coordinator::MakeSearchLocked(con
   context.goal = job.spec().goal();
   context.budget = job.spec().budget();
   context.seed = job.spec().seed();
+  if (!job.spec().init_agent().empty()) {
+    auto state = store_->GetSearchState(job.spec().init_agent());
+    if (!state.ok() || state->empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spec.init_agent: job ", job.spec().init_agent(), " has no agent checkpoint"));
+    }
+    context.init_state = *std::move(state);
+  }
   return agent::MakeSearch(job.spec().search(), context);
 }
 

@@ -128,6 +128,8 @@ class Coordinator {
   void OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task, const v1::TaskResult& result,
                          const std::string& worker_id);
   void OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& result);
+  // Writes the job's manifest.json (see server/manifest.h) into the blob store.
+  absl::StatusOr<v1::FileRef> WriteManifestLocked(const v1::Job& job);
   void DropJobTasksLocked(const std::string& job_id);
   void SaveJobLocked(JobRuntime& runtime);
   void TouchLocked(JobRuntime& runtime);

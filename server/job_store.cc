@@ -395,6 +395,10 @@ absl::StatusOr<std::vector<v1::CandidateSummary>> JobStore::ListCandidates(
 
 absl::Status JobStore::PutSearchState(const std::string& job_id, const std::string& bytes) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return PutSearchStateLocked(job_id, bytes);
+}
+
+absl::Status JobStore::PutSearchStateLocked(const std::string& job_id, const std::string& bytes) {
   Statement statement(upsert_search_state_);
   BindText(upsert_search_state_, 1, job_id);
   BindBlob(upsert_search_state_, 2, bytes);
@@ -422,12 +426,13 @@ absl::StatusOr<std::string> JobStore::GetSearchState(const std::string& job_id) 
 }
 
 absl::Status JobStore::PutCandidateAndJob(const v1::CandidateSummary& candidate,
-                                          const v1::Job& job) {
+                                          const v1::Job& job, const std::string* search_state) {
   std::lock_guard<std::mutex> lock(mutex_);
   SHRINK_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "cannot start transaction"));
   // The job first: a brand-new job must exist before its candidate's foreign key.
   absl::Status status = PutJobLocked(job);
   if (status.ok()) status = PutCandidateLocked(job.id(), candidate);
+  if (status.ok() && search_state != nullptr) status = PutSearchStateLocked(job.id(), *search_state);
   if (status.ok()) status = Exec("COMMIT", "cannot commit candidate and job");
   if (!status.ok()) {
     // After a failed COMMIT SQLite may already have rolled back; a second error is noise.

@@ -65,9 +65,12 @@ class JobStore {
   // The last search state put for the job; NotFound if none.
   absl::StatusOr<std::string> GetSearchState(const std::string& job_id);
 
-  // Atomically: PutJob(job) + PutCandidate(job.id(), candidate) in one transaction
-  // (used when a result arrives); nothing changes if either fails.
-  absl::Status PutCandidateAndJob(const v1::CandidateSummary& candidate, const v1::Job& job);
+  // Atomically: PutJob(job) + PutCandidate(job.id(), candidate), and
+  // PutSearchState(job.id(), *search_state) when given, in one transaction
+  // (used when a result arrives, so the agent checkpoint always matches the
+  // recorded candidates); nothing changes if any fails.
+  absl::Status PutCandidateAndJob(const v1::CandidateSummary& candidate, const v1::Job& job,
+                                  const std::string* search_state = nullptr);
 
   // true (the default): every commit is fsynced, so an acknowledged result
   // survives a power cut (one fsync, ~10 ms on a slow disk, per result).
@@ -86,6 +89,7 @@ class JobStore {
   absl::Status Exec(const char* sql, const char* what);
   absl::StatusOr<sqlite3_stmt*> Prepare(const char* sql);
   absl::Status PutJobLocked(const v1::Job& job);
+  absl::Status PutSearchStateLocked(const std::string& job_id, const std::string& bytes);
   absl::Status PutCandidateLocked(const std::string& job_id, const v1::CandidateSummary& candidate);
   absl::StatusOr<std::vector<v1::Job>> ListJobsLocked(sqlite3_stmt* statement, const char* what);
   absl::Status SqliteError(int rc, const std::string& what) const;

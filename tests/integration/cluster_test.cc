@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
+#include <set>
 #include <thread>
 
 #include "common/files.h"
@@ -62,6 +64,9 @@ class ClusterTest : public ::testing::Test {
     args.push_back(address_);
     return RunCommand(args);
   }
+
+  std::map<std::string, std::string> KillCoordinatorMidJob(const std::string& search, int budget,
+                                                           int results, std::string* id);
 
   std::string WriteJobFile(int budget, const std::string& search) {
     std::string path = dir_ + "/job.yaml";
@@ -190,13 +195,16 @@ TEST_F(ClusterTest, WorkerKilledMidJobLosesNoCandidate) {
   EXPECT_EQ(MetricValue(coordinator, "shrink_candidates_completed_total{outcome=\"ok\"}"), kBudget + 2);
 }
 
-TEST_F(ClusterTest, KilledCoordinatorRestartsAndWorkersReconnect) {
-  constexpr int kBudget = 6;
-  auto submitted = Shrink({"submit", WriteJobFile(kBudget, "random")});
-  ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
-  std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+// Submits a job, SIGKILLs the coordinator once `results` tasks finished ok
+// (describe included), restarts it on the same state and lets the job finish.
+// Returns the restarted coordinator's ready line.
+std::map<std::string, std::string> ClusterTest::KillCoordinatorMidJob(const std::string& search, int budget,
+                                                                      int results, std::string* id) {
+  auto submitted = Shrink({"submit", WriteJobFile(budget, search)});
+  EXPECT_EQ(submitted.exit_code, 0) << submitted.err;
+  *id = submitted.out.substr(0, submitted.out.find('\n'));
   while (MetricValue(HttpGet("127.0.0.1", coordinator_metrics_port_, "/metrics"),
-                     "shrink_candidates_completed_total{outcome=\"ok\"}") < 2) {  // describe + one candidate
+                     "shrink_candidates_completed_total{outcome=\"ok\"}") < results) {
   }
   coordinator_->Kill(SIGKILL);
   coordinator_->Wait();
@@ -205,7 +213,13 @@ TEST_F(ClusterTest, KilledCoordinatorRestartsAndWorkersReconnect) {
   coordinator_ = std::make_unique<Subprocess>(std::vector<std::string>{
       BinPath("shrink-coordinator"), "--listen", address_, "--metrics", "127.0.0.1:0", "--state",
       dir_ + "/state"});
-  auto ready = coordinator_->WaitForReadyLine("shrink-coordinator ready");
+  return coordinator_->WaitForReadyLine("shrink-coordinator ready");
+}
+
+TEST_F(ClusterTest, KilledCoordinatorRestartsAndWorkersReconnect) {
+  constexpr int kBudget = 6;
+  std::string id;
+  auto ready = KillCoordinatorMidJob("random", kBudget, 2, &id);  // describe + one candidate
   ASSERT_EQ(ready["grpc"], address_);
   auto watched = Shrink({"watch", id});
   ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
@@ -214,6 +228,27 @@ TEST_F(ClusterTest, KilledCoordinatorRestartsAndWorkersReconnect) {
   EXPECT_EQ(job["evaluated"], kBudget);
   int metrics_port = std::stoi(ready["metrics"].substr(ready["metrics"].rfind(':') + 1));
   EXPECT_EQ(MetricValue(HttpGet("127.0.0.1", metrics_port, "/metrics"), "shrink_workers_connected"), 2);
+}
+
+TEST_F(ClusterTest, KilledCoordinatorContinuesTheDdpgAgentFromItsCheckpoint) {
+  constexpr int kBudget = 6;
+  std::string id;
+  auto ready = KillCoordinatorMidJob("ddpg", kBudget, 3, &id);  // describe + two candidates
+  ASSERT_EQ(ready["grpc"], address_);
+  auto watched = Shrink({"watch", id});
+  ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+  auto job = nlohmann::json::parse(Shrink({"status", id, "--json"}).out);
+  EXPECT_EQ(job["state"], "succeeded");
+  EXPECT_EQ(job["evaluated"], kBudget);
+  // The fetched artifact's manifest lists every candidate once.
+  auto fetched = Shrink({"fetch", id, "--out", dir_ + "/fetched"});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+  auto manifest = nlohmann::json::parse(*ReadFile(dir_ + "/fetched/manifest.json"));
+  EXPECT_EQ(manifest["spec"]["search"], "ddpg");
+  ASSERT_EQ(manifest["history"].size(), static_cast<size_t>(kBudget));
+  std::set<int64_t> ids;
+  for (const auto& c : manifest["history"]) ids.insert(std::stoll(c["id"].get<std::string>()));
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kBudget)) << "no candidate lost or counted twice";
 }
 
 TEST_F(ClusterTest, CancelStopsTheJob) {

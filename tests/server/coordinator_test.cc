@@ -5,11 +5,16 @@
 #include <grpcpp/client_context.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
+#include "agent/search.h"
 #include "common/blob_upload.h"
 #include "common/files.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "server/job_store.h"
+#include "tests/test_util/cnn_description.h"
 #include "tests/test_util/fake_worker.h"
 
 namespace shrink {
@@ -107,7 +112,7 @@ TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
   ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
   EXPECT_EQ(done.evaluated(), 5);
   EXPECT_EQ(done.description().layers_size(), 4);
-  EXPECT_EQ(done.artifact_files_size(), 2);
+  EXPECT_EQ(done.artifact_files_size(), 3) << "config.json, model.safetensors and manifest.json";
   EXPECT_EQ(done.final_evaluation().candidate().split(), "test");
   // Every candidate fits the size target: the search clamps before proposing.
   auto candidates = Candidates(job.id());
@@ -129,6 +134,26 @@ TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
   while (reader->Read(&chunk)) files[chunk.file()] += chunk.data();
   ASSERT_TRUE(reader->Finish().ok());
   EXPECT_EQ(files["config.json"], "fake config.json for " + job.id());
+
+  // The manifest: policy, per-layer shapes and bits, metrics, the history.
+  auto manifest = nlohmann::json::parse(files["manifest.json"], nullptr, false);
+  ASSERT_FALSE(manifest.is_discarded()) << files["manifest.json"];
+  EXPECT_EQ(manifest["job"], job.id());
+  EXPECT_EQ(manifest["policy"]["layers"].size(), 4u);
+  ASSERT_EQ(manifest["layers"].size(), 4u);
+  EXPECT_EQ(manifest["layers"][0]["name"], "conv1");
+  EXPECT_LE(manifest["layers"][0]["kept_out_features"].get<int64_t>(), 32);
+  EXPECT_EQ(manifest["layers"][3]["kept_out_features"], 10) << "the output layer keeps its classes";
+  EXPECT_TRUE(manifest["layers"][2].contains("bits"));
+  EXPECT_EQ(manifest["final_evaluation"]["candidate"]["split"], "test");
+  EXPECT_EQ(manifest["spec"]["search"], "random");
+  EXPECT_DOUBLE_EQ(manifest["spec"]["reward"]["delta"].get<double>(), 5.0) << "effective weights";
+  ASSERT_EQ(manifest["history"].size(), 5u);
+  for (const auto& c : manifest["history"]) {
+    EXPECT_TRUE(c.contains("reward"));
+    EXPECT_EQ(c["policy"]["layers"].size(), 4u);
+    EXPECT_TRUE(c["evaluation"].contains("retention"));
+  }
 
   // Resuming inside the second file returns only its tail.
   grpc::ClientContext resume_context;
@@ -322,6 +347,115 @@ TEST_F(CoordinatorTest, RestartedCoordinatorResumesUnfinishedJobs) {
   std::set<int64_t> ids;
   for (const auto& c : candidates) ids.insert(c.id());
   EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+}
+
+// The agent checkpoint the coordinator stored for a job (read through a
+// second connection to the state database).
+std::string StoredCheckpoint(const std::string& state_dir, const std::string& job_id) {
+  auto store = server::JobStore::Open(state_dir + "/shrink.db");
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return "";
+  auto bytes = (*store)->GetSearchState(job_id);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  return bytes.ok() ? *bytes : "";
+}
+
+// A ddpg search over the fake workers' CNN for `spec`, restored or transferred.
+std::unique_ptr<agent::Search> DdpgFor(const v1::JobSpec& spec, const std::string& init_state = "") {
+  agent::SearchContext context;
+  context.model = testing::CnnDescription();
+  context.goal = spec.goal();
+  context.budget = spec.budget();
+  context.seed = spec.seed();
+  context.init_state = init_state;
+  auto search = agent::MakeSearch("ddpg", context);
+  EXPECT_TRUE(search.ok()) << search.status();
+  return search.ok() ? std::move(*search) : nullptr;
+}
+
+TEST_F(CoordinatorTest, RestartedCoordinatorContinuesDdpgFromItsCheckpoint) {
+  std::atomic<int> answered{0};
+  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(6, "ddpg"), &job).ok());
+  while (answered.load() < 3) std::this_thread::yield();
+  workers_.clear();
+  server_.reset();
+
+  // Stored with the second result: networks, optimizer, replay buffer, RNG.
+  std::string checkpoint = StoredCheckpoint(dir_ + "/state", job.id());
+  ASSERT_FALSE(checkpoint.empty());
+  auto probe = DdpgFor(job.spec());
+  ASSERT_TRUE(probe->RestoreState(checkpoint).ok());
+  EXPECT_EQ(probe->proposals(), 2);
+
+  StartServer(absl::Minutes(10));
+  AddWorker(2);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 6);
+  auto candidates = Candidates(job.id());
+  ASSERT_EQ(candidates.size(), 6u);
+  std::set<int64_t> ids;
+  for (const auto& c : candidates) ids.insert(c.id());
+  EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+  // The recorded candidates before the restart are the first two proposals.
+  EXPECT_TRUE(ids.count(0) && ids.count(1));
+  auto final_state = DdpgFor(job.spec());
+  ASSERT_TRUE(final_state->RestoreState(StoredCheckpoint(dir_ + "/state", job.id())).ok());
+  EXPECT_GE(final_state->proposals(), 6) << "the search went on from the checkpoint";
+}
+
+TEST_F(CoordinatorTest, InitAgentStartsDdpgFromAnotherJobsCheckpoint) {
+  AddWorker(2);
+  v1::Job source;
+  ASSERT_TRUE(Submit(Spec(6, "ddpg"), &source).ok());
+  ASSERT_EQ(WatchToEnd(source.id()).state(), v1::SUCCEEDED);
+  std::string checkpoint = StoredCheckpoint(dir_ + "/state", source.id());
+  ASSERT_FALSE(checkpoint.empty());
+
+  v1::JobSpec spec = Spec(3, "ddpg");
+  spec.set_seed(7);
+  spec.set_max_in_flight(1);
+  spec.set_init_agent(source.id());
+  v1::Job job;
+  ASSERT_TRUE(Submit(spec, &job).ok());
+  ASSERT_EQ(WatchToEnd(job.id()).state(), v1::SUCCEEDED);
+  auto candidates = Candidates(job.id());
+  ASSERT_EQ(candidates.size(), 3u);
+  // The first proposal is the transferred actor's (no random warm-up), which
+  // a fresh agent with the same seed would not have made.
+  v1::Policy expected = DdpgFor(spec, checkpoint)->Propose();
+  v1::Policy fresh = DdpgFor(spec)->Propose();
+  using google::protobuf::util::MessageDifferencer;
+  EXPECT_TRUE(MessageDifferencer::Equals(candidates[0].policy(), expected));
+  EXPECT_FALSE(MessageDifferencer::Equals(candidates[0].policy(), fresh));
+}
+
+TEST_F(CoordinatorTest, InitAgentIsRefusedNamingTheField) {
+  AddWorker(2);
+  v1::Job random_job;
+  ASSERT_TRUE(Submit(Spec(2, "random"), &random_job).ok());
+  ASSERT_EQ(WatchToEnd(random_job.id()).state(), v1::SUCCEEDED);
+
+  v1::JobSpec spec = Spec(2, "random");
+  spec.set_init_agent(random_job.id());
+  v1::Job job;
+  grpc::Status status = Submit(spec, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("spec.init_agent"), std::string::npos) << status.error_message();
+
+  spec.set_search("ddpg");
+  status = Submit(spec, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_NE(status.error_message().find("not a finished ddpg job"), std::string::npos);
+
+  spec.set_init_agent("job-nonexistent");
+  status = Submit(spec, &job);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
 }
 
 }  // namespace
