@@ -27,6 +27,7 @@ struct CompressRequest {
   std::string name;
   std::string request_id;     // makes a retried submit idempotent
   v1::RewardWeights reward;   // zeros = defaults
+  std::string init_agent;     // ddpg: start from this finished job's agent (transfer)
 };
 
 // Thread-compatible; one per command.

@@ -54,8 +54,9 @@ int RunCompress(int argc, char** argv) {
       {"target-size", "largest size allowed, as a fraction of the model's bytes", "0.25"},
       {"min-retention", "smallest accuracy retention allowed", "0.95"},
       {"budget", "candidate evaluations", "16"},
-      {"search", "uniform | random | evolution", "random"},
+      {"search", "ddpg | uniform | random | evolution", "random"},
       {"seed", "seed of the search", "0"},
+      {"init-agent", "ddpg: start from the agent of this finished job (transfer)", ""},
       kCoordinatorFlag,
       kTlsCaFlag,
       kTokenFlag,
@@ -70,10 +71,12 @@ int RunCompress(int argc, char** argv) {
   };
   const std::string synopsis =
       "shrink compress --model DIR [--task SPEC] [--target-size F] [--min-retention F] [--budget N] "
-      "[--search uniform|random] [--coordinator HOST:PORT] [--out DIR] [--json]";
+      "[--search ddpg|uniform|random|evolution] [--seed N] [--init-agent JOB_ID] [--coordinator HOST:PORT] "
+      "[--out DIR] [--json]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   CompressRequest request;
   if (auto s = FillRequestFromFlags(*args, &request); !s.ok()) return UsageError(s, synopsis, flags);
+  request.init_agent = args->Get("init-agent");
   std::string out = args->Get("out");
   if (out.empty()) out = absl::StrCat(request.model_dir, "-shrunk");
 
