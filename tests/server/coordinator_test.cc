@@ -155,7 +155,7 @@ TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
     EXPECT_TRUE(c["evaluation"].contains("retention"));
   }
 
-  // Resuming inside the second file returns only its tail.
+  // Resuming inside the second file returns its tail, then the files after it.
   grpc::ClientContext resume_context;
   request.set_file("model.safetensors");
   request.set_offset(5);
@@ -163,7 +163,7 @@ TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
   std::string tail;
   while (resumed->Read(&chunk)) tail += chunk.data();
   ASSERT_TRUE(resumed->Finish().ok());
-  EXPECT_EQ(tail, files["model.safetensors"].substr(5));
+  EXPECT_EQ(tail, files["model.safetensors"].substr(5) + files["manifest.json"]);
 }
 
 TEST_F(CoordinatorTest, HealthServiceReportsEachApiServing) {
