@@ -71,13 +71,49 @@ expect "$(field autoscaling "o=>o.find(x=>x.kind==='ScaledObject').spec.maxRepli
 render minimal ConfigMap,Deployment,Service,Service,Service,StatefulSet \
   --set serviceAccount.create=false --set worker.gpu.enabled=false --set coordinator.persistence.storageClass=fast
 
-# TLS and tokens are refused until the binaries accept the flags.
-for variant in tls.enabled auth.enabled; do
-  if "$work/helm-render" --set "$variant=true" "$chart" > /dev/null 2> "$work/refused.txt"; then
-    echo "$variant=true rendered; it must be refused until the binaries support it" >&2
+# TLS with mutual worker certificates and tokens: flags, read-only Secret mounts, exec probes.
+render secure ConfigMap,Deployment,Service,Service,Service,ServiceAccount,StatefulSet \
+  --set tls.enabled=true --set tls.secretName=shrink-tls --set tls.workerSecretName=shrink-worker-tls \
+  --set auth.enabled=true --set auth.secretName=shrink-tokens
+coord='(o=>o.find(x=>x.kind==="StatefulSet").spec.template.spec)'
+expect "$(field secure "o=>($coord(o)).containers[0].args.slice(8).join(' ')")" \
+  '"--tls-cert /etc/shrink/tls/tls.crt --tls-key /etc/shrink/tls/tls.key --tls-client-ca /etc/shrink/worker-ca/ca.crt --tokens /etc/shrink/auth/tokens"' "coordinator TLS/token flags"
+expect "$(field secure "o=>($coord(o)).containers[0].readinessProbe.exec.command.join(' ')")" \
+  '"shrink health --coordinator 127.0.0.1:50051 --tls-ca /etc/shrink/tls/ca.crt"' "TLS exec probe"
+expect "$(field secure "o=>($coord(o)).containers[0].livenessProbe.grpc ?? 'none'")" '"none"' "no plaintext gRPC probe"
+expect "$(field secure "o=>($coord(o)).containers[0].volumeMounts.filter(m=>m.readOnly).map(m=>m.name+':'+m.mountPath).join(',')")" \
+  '"tls:/etc/shrink/tls,worker-ca:/etc/shrink/worker-ca,tokens:/etc/shrink/auth"' "coordinator read-only mounts"
+expect "$(field secure "o=>($coord(o)).volumes.filter(v=>v.secret).map(v=>v.secret.secretName+'/'+v.secret.items.map(i=>i.key).join('+')).join(',')")" \
+  '"shrink-tls/tls.crt+tls.key+ca.crt,shrink-worker-tls/ca.crt,shrink-tokens/tokens"' "coordinator Secret keys"
+expect "$(field secure "o=>($worker(o)).spec.template.spec.containers[0].args.slice(-6).join(' ')")" \
+  '"--tls-ca /etc/shrink/tls/ca.crt --tls-cert /etc/shrink/worker-tls/tls.crt --tls-key /etc/shrink/worker-tls/tls.key"' "worker TLS flags"
+expect "$(field secure "o=>($worker(o)).spec.template.spec.volumes.filter(v=>v.secret).map(v=>v.secret.secretName+'/'+v.secret.items.map(i=>i.key).join('+')).join(',')")" \
+  '"shrink-tls/ca.crt,shrink-worker-tls/tls.crt+tls.key"' "worker Secret keys (no server key)"
+grep -q SHRINK_TLS_CA "$work/secure.notes"
+grep -q SHRINK_TOKEN "$work/secure.notes"
+
+# TLS without worker certificates (tls.mutual=false): server TLS only, no tokens.
+render tls-only ConfigMap,Deployment,Service,Service,Service,ServiceAccount,StatefulSet \
+  --set tls.enabled=true --set tls.secretName=shrink-tls --set tls.mutual=false --set tls.probeHost=localhost
+expect "$(field tls-only "o=>($coord(o)).containers[0].args.slice(8).join(' ')")" \
+  '"--tls-cert /etc/shrink/tls/tls.crt --tls-key /etc/shrink/tls/tls.key"' "server TLS only"
+expect "$(field tls-only "o=>($worker(o)).spec.template.spec.containers[0].args.slice(-2).join(' ')")" '"--tls-ca /etc/shrink/tls/ca.crt"' "worker CA only"
+expect "$(field tls-only "o=>($coord(o)).containers[0].startupProbe.exec.command[3]")" '"localhost:50051"' "probe host"
+if grep -q SHRINK_TOKEN "$work/tls-only.notes"; then echo "tls-only NOTES mention tokens" >&2; exit 1; fi
+
+# refuse NAME MESSAGE [--set ...]: rendering must fail with MESSAGE in the error.
+refuse() {
+  local name=$1 message=$2
+  shift 2
+  if "$work/helm-render" "$@" "$chart" > /dev/null 2> "$work/$name.err"; then
+    echo "variant $name rendered; it must be refused" >&2
     exit 1
   fi
-  grep -q "$variant" "$work/refused.txt"
-  echo "== variant $variant=true refused: $(cat "$work/refused.txt")"
-done
+  grep -qF "$message" "$work/$name.err" || { echo "variant $name: expected \"$message\" in: $(cat "$work/$name.err")" >&2; exit 1; }
+  echo "== variant $name refused: $(cat "$work/$name.err")"
+}
+refuse auth-without-tls "auth.enabled needs tls.enabled" --set auth.enabled=true --set auth.secretName=shrink-tokens
+refuse tls-without-secret "tls.secretName" --set tls.enabled=true
+refuse mtls-without-worker-secret "tls.workerSecretName" --set tls.enabled=true --set tls.secretName=shrink-tls
+refuse auth-without-secret "auth.secretName" --set tls.enabled=true --set tls.secretName=s --set tls.mutual=false --set auth.enabled=true
 echo "helm chart checks: ok"

@@ -55,16 +55,23 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-coordinator.%s.svc:%d" (include "shrink.fullname" .) .Release.Namespace (int .Values.coordinator.grpcPort) -}}
 {{- end -}}
 
-{{/*
-Refuses values the binaries cannot honour yet: TLS and token flags arrive with the
-security work (issue 6). Rendering fails instead of deploying plaintext by surprise.
-*/}}
+{{/* Refuses values the binaries would reject or that would deploy less security than asked. */}}
 {{- define "shrink.validateValues" -}}
 {{- if .Values.tls.enabled -}}
-{{- fail "tls.enabled: the shrink binaries in this version have no TLS flags (--tls-cert/--tls-key/--tls-ca arrive with the security work); leave tls.enabled=false" -}}
+{{- if not .Values.tls.secretName -}}
+{{- fail "tls.secretName: tls.enabled needs an existing Secret with tls.crt, tls.key and ca.crt" -}}
+{{- end -}}
+{{- if and .Values.tls.mutual (not .Values.tls.workerSecretName) -}}
+{{- fail "tls.workerSecretName: tls.mutual needs an existing Secret with the workers' tls.crt, tls.key and ca.crt (or set tls.mutual=false)" -}}
+{{- end -}}
 {{- end -}}
 {{- if .Values.auth.enabled -}}
-{{- fail "auth.enabled: the shrink binaries in this version have no --token-file flag yet; leave auth.enabled=false" -}}
+{{- if not .Values.tls.enabled -}}
+{{- fail "auth.enabled needs tls.enabled: shrink-coordinator refuses --tokens without TLS (tokens would travel in plaintext)" -}}
+{{- end -}}
+{{- if not .Values.auth.secretName -}}
+{{- fail "auth.secretName: auth.enabled needs an existing Secret holding the tokens file (lines TOKEN TENANT)" -}}
+{{- end -}}
 {{- end -}}
 {{- if and .Values.autoscaling.enabled (lt (int .Values.autoscaling.maxReplicas) (int .Values.autoscaling.minReplicas)) -}}
 {{- fail "autoscaling.maxReplicas must be at least autoscaling.minReplicas" -}}
