@@ -76,6 +76,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   std::unique_ptr<Coordinator> c(new Coordinator(options, metrics));
   SHRINK_ASSIGN_OR_RETURN(c->store_, JobStore::Open(options.state_dir + "/shrink.db"));
   if (!options.fsync_each_commit) SHRINK_RETURN_IF_ERROR(c->store_->SetFsyncEachCommit(false));
+  c->commits_ = std::make_unique<CommitQueue>(
+      c->store_.get(), [raw = c.get()](std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>& statuses) {
+        std::lock_guard<std::mutex> lock(raw->mu_);
+        raw->PublishLocked(batch, statuses, /*retire=*/true);
+      });
   SHRINK_ASSIGN_OR_RETURN(c->blobs_, BlobStore::Open(options.state_dir + "/blobs"));
   c->blobs_->set_max_blob_bytes(options.max_blob_bytes);
   SHRINK_RETURN_IF_ERROR(c->Recover());
@@ -83,7 +88,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   return c;
 }
 
-Coordinator::~Coordinator() { Shutdown(); }
+Coordinator::~Coordinator() {
+  Shutdown();
+  commits_.reset();  // commits and publishes what is queued while mu_ and jobs_ still exist
+}
 
 void Coordinator::Shutdown() {
   {
@@ -112,6 +120,8 @@ absl::Status Coordinator::Recover() {
     JobRuntime& runtime = jobs_[job.id()];
     runtime.job = std::move(job);
     runtime.job.set_in_flight(0);
+    runtime.visible_job = runtime.job;  // as stored: durable
+    runtime.visible_version = runtime.version;
     if (runtime.job.state() == v1::SEARCHING || runtime.job.state() == v1::FINALIZING) {
       auto search = MakeSearchLocked(runtime.job);
       if (!search.ok()) {
@@ -283,18 +293,35 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const
   v1::JobSpec spec = spec_in;
   if (spec.search().empty()) spec.set_search("random");
   SHRINK_RETURN_IF_ERROR(ValidateSpec(spec));
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  // Waits until the job's first write is durable (mu_ released meanwhile); the
+  // job as clients see it then, or the write's error (the job is dropped).
+  auto await_created = [&](const std::string& id) -> absl::StatusOr<v1::Job> {
+    published_.wait(lock, [&] {
+      auto it = jobs_.find(id);
+      return it == jobs_.end() || it->second.visible_version > 0 || !it->second.create_error.ok();
+    });
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return store_->GetJob(id);
+    if (!it->second.create_error.ok()) return it->second.create_error;
+    return VisibleJob(it->second);
+  };
   if (!spec.client_request_id().empty()) {
-    auto existing = store_->FindJobByRequestId(RequestIdKey(tenant, spec.client_request_id()));
-    if (existing.ok()) {
-      auto it = jobs_.find(*existing);
-      if (it != jobs_.end()) return it->second.job;
-      return store_->GetJob(*existing);
+    // An unfinished job (maybe still being created) first, then the store's finished ones.
+    for (const auto& [id, runtime] : jobs_) {
+      if (runtime.job.tenant() == tenant && runtime.job.spec().client_request_id() == spec.client_request_id()) {
+        std::string same = id;
+        return await_created(same);
+      }
     }
+    auto existing = store_->FindJobByRequestId(RequestIdKey(tenant, spec.client_request_id()));
+    if (existing.ok()) return store_->GetJob(*existing);
   }
   if (options_.max_active_jobs_per_tenant > 0) {
     int active = 0;
-    for (const auto& [id, runtime] : jobs_) active += runtime.job.tenant() == tenant ? 1 : 0;
+    for (const auto& [id, runtime] : jobs_) {
+      active += runtime.job.tenant() == tenant && !IsTerminal(runtime.job.state()) ? 1 : 0;
+    }
     if (active >= options_.max_active_jobs_per_tenant) {
       return absl::ResourceExhaustedError(absl::StrCat("tenant ", tenant, " already has ", active,
                                                        " unfinished jobs (the limit); wait or cancel one"));
@@ -307,19 +334,26 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const
   job.set_state(v1::QUEUED);
   job.set_created_unix_ms(NowMs());
   job.set_updated_unix_ms(job.created_unix_ms());
-  SHRINK_RETURN_IF_ERROR(store_->PutJob(job));
   JobRuntime& runtime = jobs_[job.id()];
   runtime.job = job;
+  runtime.version = 0;  // PersistLocked makes it 1
+  PersistLocked(runtime, nullptr, nullptr);
+  const std::string id = job.id();
+  absl::StatusOr<v1::Job> created = await_created(id);
+  if (!created.ok()) {
+    jobs_.erase(id);
+    return created.status();
+  }
   if (metrics_) metrics_->JobSubmitted();
-  SHRINK_LOG(INFO) << "job " << job.id() << " submitted: task " << spec.task().name() << ", search "
+  SHRINK_LOG(INFO) << "job " << id << " submitted: task " << spec.task().name() << ", search "
                    << spec.search() << ", budget " << spec.budget();
   PumpLocked();
-  return runtime.job;
+  return created;
 }
 
 absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& id) {
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = jobs_.find(id); it != jobs_.end()) return it->second.job;
+  if (auto it = jobs_.find(id); it != jobs_.end() && it->second.visible_version > 0) return VisibleJob(it->second);
   return store_->GetJob(id);
 }
 
@@ -327,7 +361,9 @@ absl::StatusOr<std::vector<v1::Job>> Coordinator::ListJobs() {
   std::lock_guard<std::mutex> lock(mu_);
   SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, store_->ListJobs());
   for (auto& job : jobs) {
-    if (auto it = jobs_.find(job.id()); it != jobs_.end()) job = it->second.job;
+    if (auto it = jobs_.find(job.id()); it != jobs_.end() && it->second.visible_version > 0) {
+      job = VisibleJob(it->second);
+    }
   }
   return jobs;
 }
@@ -338,19 +374,26 @@ absl::StatusOr<std::vector<v1::CandidateSummary>> Coordinator::ListCandidates(co
 }
 
 absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
-  if (it == jobs_.end()) {
+  if (it == jobs_.end() || it->second.visible_version == 0) {
     SHRINK_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
     return job;  // already finished: cancelling is a no-op
   }
   JobRuntime& runtime = it->second;
+  if (IsTerminal(runtime.job.state())) return VisibleJob(runtime);  // finished, not yet retired
   DropJobTasksLocked(id);
   runtime.job.set_state(v1::CANCELLED);
   runtime.job.set_in_flight(0);
   SaveJobLocked(runtime);
+  const uint64_t version = runtime.version;
   v1::Job job = runtime.job;
-  PumpLocked();  // retires the job and hands its slots to others
+  PumpLocked();  // hands its slots to others
+  // Returns once the cancellation is durable.
+  published_.wait(lock, [&] {
+    auto it = jobs_.find(id);
+    return it == jobs_.end() || it->second.visible_version >= version;
+  });
   return job;
 }
 
@@ -367,10 +410,10 @@ absl::Status Coordinator::WaitForJobChange(const std::string& id, uint64_t* vers
       *version = UINT64_MAX;
       return absl::OkStatus();
     }
-    if (it->second.version > *version) {
-      *version = it->second.version;
-      *event->mutable_job() = it->second.job;
-      *event->mutable_last_candidate() = it->second.last_candidate;
+    if (it->second.visible_version > *version) {
+      *version = it->second.visible_version;
+      *event->mutable_job() = VisibleJob(it->second);
+      *event->mutable_last_candidate() = it->second.visible_last_candidate;
       return absl::OkStatus();
     }
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");
@@ -558,11 +601,9 @@ void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task
   if (!runtime.job.has_best() || IsBetter(c, runtime.job.best())) *runtime.job.mutable_best() = c;
   runtime.last_candidate = c;
   runtime.job.set_updated_unix_ms(NowMs());
-  if (auto s = store_->PutCandidateAndJob(c, runtime.job, checkpoint.empty() ? nullptr : &checkpoint);
-      !s.ok()) {
-    SHRINK_LOG(ERROR) << "cannot record candidate " << c.id() << " of " << runtime.job.id() << ": "
-                      << s.message();
-  }
+  // Durable when its batch commits: before then no client sees it, and a crash
+  // forgets it together with every later write (see CommitQueue).
+  PersistLocked(runtime, &c, checkpoint.empty() ? nullptr : &checkpoint);
   if (metrics_) {
     metrics_->SetJobProgress(runtime.job.id(), runtime.job.evaluated(), runtime.job.spec().budget());
     if (c.outcome() == "ok") {
@@ -574,7 +615,6 @@ void Coordinator::OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task
                            best.evaluation().retention());
     }
   }
-  TouchLocked(runtime);
 }
 
 void Coordinator::OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& result) {
@@ -610,6 +650,7 @@ absl::StatusOr<v1::FileRef> Coordinator::WriteManifestLocked(const v1::Job& job)
     auto text = ReadFile(blobs_->PathOf(file.sha256()));
     if (text.ok()) config = *std::move(text);
   }
+  FlushLocked();  // the job's last candidates may still be in the commit queue
   SHRINK_ASSIGN_OR_RETURN(auto candidates, store_->ListCandidates(job.id()));
   std::string manifest = BuildManifest(job, job.final_evaluation(), candidates, config);
   std::string path = absl::StrCat(options_.state_dir, "/", job.id(), "-manifest.json");
@@ -635,15 +676,75 @@ void Coordinator::FailJobLocked(JobRuntime& runtime, const std::string& error) {
 
 void Coordinator::SaveJobLocked(JobRuntime& runtime) {
   runtime.job.set_updated_unix_ms(NowMs());
-  if (auto s = store_->PutJob(runtime.job); !s.ok()) {
-    SHRINK_LOG(ERROR) << "cannot save job " << runtime.job.id() << ": " << s.message();
-  }
-  TouchLocked(runtime);
+  PersistLocked(runtime, nullptr, nullptr);
 }
 
-void Coordinator::TouchLocked(JobRuntime& runtime) {
+uint64_t Coordinator::PersistLocked(JobRuntime& runtime, const v1::CandidateSummary* candidate,
+                                    const std::string* search_state) {
   ++runtime.version;
-  runtime.wake->notify_all();
+  JobWrite write;
+  write.job = runtime.job;
+  if (candidate != nullptr) write.candidate = *candidate;
+  if (search_state != nullptr) write.search_state = *search_state;
+  return commits_->Enqueue(std::move(write), runtime.version, runtime.last_candidate);
+}
+
+v1::Job Coordinator::VisibleJob(const JobRuntime& runtime) {
+  v1::Job job = runtime.visible_job;
+  job.set_in_flight(runtime.job.in_flight());  // a live count, never stored (reset on recovery)
+  return job;
+}
+
+void Coordinator::PublishLocked(std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>& statuses,
+                                bool retire) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    CommitQueue::Entry& entry = batch[i];
+    const std::string& id = entry.write.job.id();
+    auto it = jobs_.find(id);
+    if (!statuses[i].ok()) {
+      if (it != jobs_.end() && it->second.visible_version == 0) {
+        it->second.create_error = statuses[i];  // SubmitJob reports it and drops the job
+        continue;
+      }
+      // As before group commit: the job goes on in memory; a restart resumes it
+      // from its last durable write.
+      SHRINK_LOG(ERROR) << "cannot record job " << id
+                        << (entry.write.candidate ? absl::StrCat(" (candidate ", entry.write.candidate->id(), ")") : "")
+                        << ": " << statuses[i].message();
+    }
+    if (it == jobs_.end() || entry.version <= it->second.visible_version) continue;
+    JobRuntime& runtime = it->second;
+    runtime.visible_job = std::move(entry.write.job);
+    runtime.visible_last_candidate = std::move(entry.last_candidate);
+    runtime.visible_version = entry.version;
+    runtime.wake->notify_all();
+  }
+  published_.notify_all();
+  if (retire) {
+    RetireFinishedLocked();
+    UpdateGaugesLocked();
+  }
+}
+
+void Coordinator::FlushLocked() {
+  commits_->Flush([this](std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>& statuses) {
+    PublishLocked(batch, statuses, /*retire=*/false);  // the caller may hold references into jobs_
+  });
+}
+
+void Coordinator::RetireFinishedLocked() {
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    JobRuntime& runtime = it->second;
+    // Only once its final state is durable: from then on the store answers for it.
+    if (IsTerminal(runtime.job.state()) && runtime.visible_version == runtime.version) {
+      if (metrics_) metrics_->ClearJob(it->first);
+      finished_by_state_[JobStateName(runtime.job.state())]++;
+      runtime.wake->notify_all();
+      it = jobs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void Coordinator::DropJobTasksLocked(const std::string& job_id) {
@@ -752,19 +853,11 @@ void Coordinator::FillJobLocked(JobRuntime& runtime) {
 
 void Coordinator::PumpLocked() {
   if (shutdown_) return;
-  for (auto it = jobs_.begin(); it != jobs_.end();) {
-    JobRuntime& runtime = it->second;
-    if (!IsTerminal(runtime.job.state())) FillJobLocked(runtime);
-    if (IsTerminal(runtime.job.state())) {
-      // Finished jobs leave memory; the store keeps them.
-      if (metrics_) metrics_->ClearJob(it->first);
-      finished_by_state_[JobStateName(runtime.job.state())]++;
-      TouchLocked(runtime);
-      it = jobs_.erase(it);
-    } else {
-      ++it;
-    }
+  for (auto& [id, runtime] : jobs_) {
+    // A job being submitted waits for its first write to be durable.
+    if (!IsTerminal(runtime.job.state()) && runtime.visible_version > 0) FillJobLocked(runtime);
   }
+  RetireFinishedLocked();
   DispatchLocked();
   UpdateGaugesLocked();
 }

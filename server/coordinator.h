@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "agent/search.h"
 #include "server/blob_store.h"
+#include "server/commit_queue.h"
 #include "server/coordinator_metrics.h"
 #include "server/job_store.h"
 #include "shrink/v1/coordinator.pb.h"
@@ -36,7 +37,9 @@ struct CoordinatorOptions {
 
 // Thread-safe: every public method may be called from any gRPC thread.
 // One mutex guards all state; no method blocks on I/O to a worker while
-// holding it (messages for workers go to per-worker outboxes).
+// holding it (messages for workers go to per-worker outboxes), and results are
+// made durable by a group-commit writer (CommitQueue) outside it. Clients see a
+// job's state (GetJob, ListJobs, WaitForJobChange) only once it is durable.
 class Coordinator {
  public:
   // Opens the state folder and resumes every unfinished job found there.
@@ -96,7 +99,12 @@ class Coordinator {
     std::unique_ptr<agent::Search> search;  // set once the model is described
     int64_t next_candidate_id = 0;          // = proposals made so far
     v1::CandidateSummary last_candidate;
-    uint64_t version = 1;
+    uint64_t version = 1;                   // bumped by every write (PersistLocked)
+    // What clients see: the job as of its last durable write.
+    v1::Job visible_job;
+    v1::CandidateSummary visible_last_candidate;
+    uint64_t visible_version = 0;           // 0: not durable yet (being submitted)
+    absl::Status create_error;              // the first write failed (SubmitJob returns it)
     // Woken on every change of this job: watchers of other jobs sleep on.
     std::shared_ptr<std::condition_variable> wake = std::make_shared<std::condition_variable>();
   };
@@ -132,7 +140,19 @@ class Coordinator {
   absl::StatusOr<v1::FileRef> WriteManifestLocked(const v1::Job& job);
   void DropJobTasksLocked(const std::string& job_id);
   void SaveJobLocked(JobRuntime& runtime);
-  void TouchLocked(JobRuntime& runtime);
+  // Bumps the job's version and queues its durable write (with a candidate and
+  // the search checkpoint when given); returns the write's sequence number.
+  uint64_t PersistLocked(JobRuntime& runtime, const v1::CandidateSummary* candidate,
+                         const std::string* search_state);
+  // A committed batch: makes each job's written version visible and wakes its
+  // watchers; with `retire`, finished jobs whose last write is durable leave memory.
+  void PublishLocked(std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>& statuses,
+                     bool retire);
+  void RetireFinishedLocked();
+  // The durable job clients see, with the live in_flight count.
+  static v1::Job VisibleJob(const JobRuntime& runtime);
+  // Every write queued so far is durable when this returns (mu_ held throughout).
+  void FlushLocked();
   void UpdateGaugesLocked();
   int FreeSlotsLocked() const;
   int TotalSlotsLocked() const;
@@ -142,10 +162,12 @@ class Coordinator {
   const CoordinatorOptions options_;
   CoordinatorMetrics* const metrics_;
   std::unique_ptr<JobStore> store_;
+  std::unique_ptr<CommitQueue> commits_;  // drained and stopped first in ~Coordinator
   std::unique_ptr<BlobStore> blobs_;
 
   std::mutex mu_;
-  std::condition_variable changed_;  // shutdown and workers leaving (per-job and per-worker cvs do the rest)
+  std::condition_variable changed_;
+  std::condition_variable published_;  // a committed batch was published  // shutdown and workers leaving (per-job and per-worker cvs do the rest)
   bool shutdown_ = false;
   std::map<std::string, JobRuntime> jobs_;
   std::map<std::string, PendingTask> tasks_;

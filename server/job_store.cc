@@ -442,4 +442,39 @@ absl::Status JobStore::PutCandidateAndJob(const v1::CandidateSummary& candidate,
   return absl::OkStatus();
 }
 
+absl::Status JobStore::PutWriteLocked(const JobWrite& write) {
+  // The job first: a brand-new job must exist before its candidate's foreign key.
+  SHRINK_RETURN_IF_ERROR(PutJobLocked(write.job));
+  if (write.candidate) SHRINK_RETURN_IF_ERROR(PutCandidateLocked(write.job.id(), *write.candidate));
+  if (write.search_state) SHRINK_RETURN_IF_ERROR(PutSearchStateLocked(write.job.id(), *write.search_state));
+  return absl::OkStatus();
+}
+
+absl::Status JobStore::PutBatch(const std::vector<JobWrite>& writes, std::vector<absl::Status>* results) {
+  results->assign(writes.size(), absl::OkStatus());
+  if (writes.empty()) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mutex_);
+  absl::Status status = Exec("BEGIN IMMEDIATE", "cannot start transaction");
+  for (size_t i = 0; status.ok() && i < writes.size(); ++i) {
+    status = Exec("SAVEPOINT job_write", "cannot start savepoint");
+    if (!status.ok()) break;
+    absl::Status applied = PutWriteLocked(writes[i]);
+    if (applied.ok()) {
+      status = Exec("RELEASE job_write", "cannot release savepoint");
+    } else {
+      (*results)[i] = applied;
+      status = Exec("ROLLBACK TO job_write", "cannot roll back to savepoint");
+      if (status.ok()) status = Exec("RELEASE job_write", "cannot release savepoint");
+    }
+  }
+  if (status.ok()) status = Exec("COMMIT", "cannot commit");
+  if (!status.ok()) {
+    // After a failed COMMIT SQLite may already have rolled back; a second error is noise.
+    if (!sqlite3_get_autocommit(db_)) Exec("ROLLBACK", "cannot roll back").IgnoreError();
+    results->assign(writes.size(), status);
+    return status;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace shrink::server

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,14 @@ namespace shrink::server {
 // shared and guarded by an internal mutex, so calls are serialized; each call is
 // one statement or one transaction. Another process opening the same file waits
 // up to the busy timeout rather than failing at once.
+// One durable change of a job: the job record, and optionally one of its
+// candidates and its search state, applied together or not at all.
+struct JobWrite {
+  v1::Job job;
+  std::optional<v1::CandidateSummary> candidate;
+  std::optional<std::string> search_state;
+};
+
 class JobStore {
  public:
   // Opens (creating if needed, with its parent folders) the database at `path`;
@@ -72,6 +81,13 @@ class JobStore {
   absl::Status PutCandidateAndJob(const v1::CandidateSummary& candidate, const v1::Job& job,
                                   const std::string* search_state = nullptr);
 
+  // Group commit: applies `writes` in order in ONE transaction (one commit, so
+  // one fsync for the whole batch). Each write is atomic on its own (a
+  // savepoint): one that fails changes nothing and leaves the others applied;
+  // (*results)[i] is write i's status. When the commit itself fails nothing of
+  // the batch is stored and every result is that error, which is also returned.
+  absl::Status PutBatch(const std::vector<JobWrite>& writes, std::vector<absl::Status>* results);
+
   // true (the default): every commit is fsynced, so an acknowledged result
   // survives a power cut (one fsync, ~10 ms on a slow disk, per result).
   // false: commits reach the OS only (SQLite synchronous=NORMAL in WAL mode):
@@ -91,6 +107,7 @@ class JobStore {
   absl::Status PutJobLocked(const v1::Job& job);
   absl::Status PutSearchStateLocked(const std::string& job_id, const std::string& bytes);
   absl::Status PutCandidateLocked(const std::string& job_id, const v1::CandidateSummary& candidate);
+  absl::Status PutWriteLocked(const JobWrite& write);
   absl::StatusOr<std::vector<v1::Job>> ListJobsLocked(sqlite3_stmt* statement, const char* what);
   absl::Status SqliteError(int rc, const std::string& what) const;
 

@@ -174,10 +174,12 @@ TEST_F(FaultsTest, EvaluationsThatSometimesThrowAreRetried) {
 // `shrink watch` killed mid-job; a new `shrink watch` picks the job up where it is.
 TEST_F(FaultsTest, WatchClientKilledMidJobWatchesAgainToTheEnd) {
   Start();
-  AddWorker(0.05);
   std::string id = Submit(40);
   Subprocess watch({"/bin/sh", "-c", "exec " + BinPath("shrink") + " watch " + id + " --coordinator " +
                                          coordinator_.address + " 2>&1"});
+  // The worker only once the watch runs: however slowly it starts, it sees the search.
+  watch.WaitForLineContaining("queued");
+  AddWorker(0.05);
   watch.WaitForLineContaining("searching");
   watch.Kill(SIGKILL);
   watch.Wait();

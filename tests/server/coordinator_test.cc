@@ -193,11 +193,14 @@ TEST_F(CoordinatorTest, KeepsOneCandidateInFlightPerFreeSlot) {
   v1::Job job;
   ASSERT_TRUE(Submit(Spec(10), &job).ok());
   while (workers_[0]->tasks_seen() < 4) std::this_thread::yield();  // describe + 3 evaluations
-  grpc::ClientContext context;
   v1::GetJobRequest request;
   request.set_id(job.id());
   v1::Job running;
-  ASSERT_TRUE(stub_->GetJob(&context, request, &running).ok());
+  // Clients see a state once it is durable (group commit): SEARCHING follows shortly.
+  do {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->GetJob(&context, request, &running).ok());
+  } while (running.state() == v1::QUEUED);
   EXPECT_EQ(running.state(), v1::SEARCHING);
   EXPECT_EQ(running.in_flight(), 3);
   EXPECT_EQ(workers_[0]->tasks_seen(), 4);

@@ -98,17 +98,20 @@ Subprocess::~Subprocess() {
 }
 
 std::string Subprocess::WaitForLineContaining(const std::string& needle) {
+  std::string skipped;  // the lines before, for the failure message
   while (true) {
     size_t newline;
     while ((newline = buffer_.find('\n')) != std::string::npos) {
       std::string line = buffer_.substr(0, newline);
       buffer_.erase(0, newline + 1);
       if (line.find(needle) != std::string::npos) return line;
+      skipped += line + "\n";
     }
     char buf[1024];
     ssize_t n = read(stdout_fd_, buf, sizeof(buf));  // blocks until output or exit
     if (n <= 0) {
-      ADD_FAILURE() << "process exited before printing '" << needle << "' (exit " << Wait() << ")";
+      ADD_FAILURE() << "process exited before printing '" << needle << "' (exit " << Wait()
+                    << "); it printed:\n" << skipped << buffer_;
       return "";
     }
     buffer_.append(buf, static_cast<size_t>(n));
