@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "common/status.h"
+#include "worker/task_result.h"
 
 namespace shrink::worker {
 namespace {
@@ -145,23 +146,7 @@ bool SimulatedRunner::ShouldFail(const std::string& task_id) {
 v1::TaskResult SimulatedRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
   absl::Time start = absl::Now();
   std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.0, options_.seconds)));
-  absl::StatusOr<v1::TaskResult> result;
-  try {
-    result = RunOrThrow(task, stub);
-  } catch (const std::exception& e) {
-    result = absl::InternalError(absl::StrCat("task threw: ", e.what()));
-  }
-  v1::TaskResult out;
-  if (result.ok()) {
-    out = std::move(*result);
-    out.set_ok(true);
-  } else {
-    out.set_ok(false);
-    out.set_error(result.status().ToString());
-  }
-  out.set_task_id(task.task_id());
-  out.set_seconds(absl::ToDoubleSeconds(absl::Now() - start));
-  return out;
+  return RunToResult(task, start, [&] { return RunOrThrow(task, stub); });
 }
 
 absl::StatusOr<v1::TaskResult> SimulatedRunner::RunOrThrow(const v1::Task& task,

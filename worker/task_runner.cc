@@ -8,6 +8,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "worker/task_result.h"
 
 namespace shrink::worker {
 namespace {
@@ -44,23 +45,7 @@ TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string w
 
 v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
   absl::Time start = absl::Now();
-  absl::StatusOr<v1::TaskResult> result;
-  try {
-    result = RunOrError(task, stub);
-  } catch (const std::exception& e) {
-    result = absl::InternalError(absl::StrCat("task threw: ", e.what()));
-  }
-  v1::TaskResult out;
-  if (result.ok()) {
-    out = std::move(*result);
-    out.set_ok(true);
-  } else {
-    out.set_ok(false);
-    out.set_error(result.status().ToString());
-  }
-  out.set_task_id(task.task_id());
-  out.set_seconds(absl::ToDoubleSeconds(absl::Now() - start));
-  return out;
+  return RunToResult(task, start, [&] { return RunOrError(task, stub); });
 }
 
 absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
