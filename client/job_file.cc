@@ -20,6 +20,15 @@ absl::Status Read(const YAML::Node& node, const std::string& key, T* out) {
   }
 }
 
+// A mapping key as a name; a key that is itself a list or mapping (`{}: 1`) is an error.
+absl::StatusOr<std::string> KeyOf(const YAML::Node& key, const std::string& where) {
+  if (!key.IsScalar()) {
+    return absl::InvalidArgumentError(absl::StrCat("job file: a key", where, " at line ", key.Mark().line + 1,
+                                                   " is not a plain name"));
+  }
+  return key.Scalar();
+}
+
 }  // namespace
 
 absl::StatusOr<CompressRequest> ParseJobFile(const std::string& path) {
@@ -35,7 +44,9 @@ absl::StatusOr<CompressRequest> ParseJobFile(const std::string& path) {
   CompressRequest request;
   absl::Status s;
   for (const auto& entry : root) {
-    std::string key = entry.first.as<std::string>();
+    absl::StatusOr<std::string> key_or = KeyOf(entry.first, "");
+    if (!key_or.ok()) return key_or.status();
+    const std::string key = *key_or;
     const YAML::Node& value = entry.second;
     if (key == "model") {
       s = Read(value, key, &request.model_dir);
@@ -64,7 +75,9 @@ absl::StatusOr<CompressRequest> ParseJobFile(const std::string& path) {
     } else if (key == "reward") {
       if (!value.IsMap()) return absl::InvalidArgumentError("job file: 'reward' must be a mapping");
       for (const auto& w : value) {
-        std::string name = w.first.as<std::string>();
+        absl::StatusOr<std::string> name_or = KeyOf(w.first, " of 'reward'");
+        if (!name_or.ok()) return name_or.status();
+        const std::string name = *name_or;
         double v = 0;
         s = Read(w.second, "reward." + name, &v);
         if (!s.ok()) return s;
