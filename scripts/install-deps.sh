@@ -9,6 +9,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libsqlite3-dev libssl-dev zlib1g-dev
+  clang libclang-rt-14-dev
   nlohmann-json3-dev libyaml-cpp-dev
   prometheus curl openssl
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint nodejs chromium
