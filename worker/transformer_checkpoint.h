@@ -1,0 +1,76 @@
+// Transformer checkpoints on disk in Hugging Face's layout (internal: pulls in
+// torch): config.json + model.safetensors with HF's exact tensor names per
+// family, read into Shrink's canonical names (the module's own parameter
+// names, weights [out, in]) and written back. GPT-2's Conv1D weights are
+// transposed and its fused c_attn split into q, k, v on the way in.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/transformer.h"
+#include "worker/transformer_config.h"
+
+namespace shrink::worker {
+
+// Storage schemes of transformer layers (config.json "shrink_quantization").
+inline constexpr char kTransformerFp32[] = "fp32";
+inline constexpr char kTransformerFp16[] = "fp16";                         // F16 weights, fp32 compute
+inline constexpr char kTransformerInt8PerChannel[] = "int8_dynamic_per_channel";  // linears: int8 kernel
+inline constexpr char kTransformerInt8PerTensor[] = "int8_dynamic_per_tensor";    // linears: int8 kernel
+inline constexpr char kTransformerInt8Rows[] = "int8_weight_per_row";     // embeddings: widened at load
+
+// A transformer exactly as stored: canonical name -> tensor (fp32, fp16, or int8 with
+// "<module>.weight_scale" beside it).
+struct TransformerWeights {
+  TransformerConfig config;
+  std::map<std::string, torch::Tensor> tensors;
+
+  // True when every layer is fp32 and no policy was applied.
+  bool IsUncompressed() const;
+};
+
+// One compressible layer (a policy entry) and the modules whose weights it owns.
+struct TransformerLayerGroup {
+  std::string name;                  // "embeddings", "encoder.layer.0.attention", ..., "head"
+  std::string kind;                  // "embedding" | "attention" | "ffn" | "head"
+  int block = -1;                    // block index for attention / ffn
+  std::vector<std::string> modules;  // canonical module paths, e.g. "blocks.0.attention.q"
+};
+
+// The compressible layers of `config` in forward order.
+std::vector<TransformerLayerGroup> TransformerLayerGroups(const TransformerConfig& config);
+
+// "encoder.layer." (BERT, RoBERTa), "transformer.layer." (DistilBERT) or "h." (GPT-2).
+std::string BlockPrefix(const TransformerConfig& config);
+
+// The fp32 checkpoint of a module (trained or freshly initialised).
+TransformerWeights WeightsFromModule(Transformer& net);
+
+// Checks tensors against the config and the storage schemes; per-layer shapes (heads, FFN
+// width) are taken from the tensors into config.layers. Errors name the tensor or field.
+absl::Status ValidateTransformerWeights(TransformerWeights& weights, const std::string& origin);
+
+// Reads config.json + model.safetensors from `dir` (with or without the base-model prefix,
+// e.g. "bert."); a missing classification head is initialised randomly (seed 0), as HF does.
+absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& dir);
+
+// The model.safetensors bytes under HF's names (prefixed as the ForSequenceClassification /
+// LMHead model saves them; GPT-2's lm_head is tied and not written).
+absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights& weights);
+
+// Writes config.json + model.safetensors into `dir`, each atomically.
+absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir);
+
+// The fp32 weight a stored module weight stands for (widened / dequantized).
+torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::string& module);
+
+// The runtime module (eval mode) built from validated weights.
+absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights);
+
+}  // namespace shrink::worker
