@@ -1,10 +1,14 @@
 // The facade: every torch exception stops here and becomes an absl::Status.
+// Family-specific work lives in the backends (CNN here, transformers in
+// transformer_backend.cc); measuring (latency, bytes, profile) is shared.
 #include "worker/model.h"
 
 #include <algorithm>
 #include <chrono>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
@@ -16,6 +20,7 @@
 #include "worker/fashion_mnist.h"
 #include "worker/int8_linear.h"
 #include "worker/model_impl.h"
+#include "worker/transformer_config.h"
 
 namespace shrink::worker {
 
@@ -54,32 +59,40 @@ double Median(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
+double Millis(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A fixed batch of synthetic, normalized-looking images (latency does not depend on values).
+torch::Tensor SyntheticImages(int64_t batch, int64_t channels) {
+  auto generator = at::detail::createCPUGenerator(12345);
+  return at::randn({batch, channels, kCnnImageSide, kCnnImageSide}, generator);
+}
+
+// Retention of `candidate` against `baseline`: accuracy ratio, or baseline / candidate perplexity.
+double Retention(const Quality& candidate, const Quality& baseline) {
+  if (baseline.perplexity > 0) return candidate.perplexity > 0 ? baseline.perplexity / candidate.perplexity : 0.0;
+  return baseline.accuracy > 0 ? candidate.accuracy / baseline.accuracy : 0.0;
+}
+
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Model>> MakeModel(CnnCheckpoint checkpoint) {
-  auto model = std::make_unique<Model>();
-  model->impl = std::make_unique<Model::Impl>();
-  SHRINK_ASSIGN_OR_RETURN(model->impl->net, BuildCnn(checkpoint));
+// ---------------------------------------------------------------- CNN backend
+
+CnnBackend* Model::Impl::cnn() const { return dynamic_cast<CnnBackend*>(backend.get()); }
+
+absl::StatusOr<std::unique_ptr<CnnBackend>> MakeCnnBackend(CnnCheckpoint checkpoint) {
+  auto backend = std::make_unique<CnnBackend>();
+  SHRINK_ASSIGN_OR_RETURN(backend->net, BuildCnn(checkpoint));
   SHRINK_ASSIGN_OR_RETURN(std::string weights, CnnSafetensorsBytes(checkpoint));
-  model->impl->bytes = static_cast<int64_t>(weights.size() + CnnConfigJson(checkpoint).size());
-  model->impl->checkpoint = std::move(checkpoint);
-  return model;
+  backend->bytes_ = static_cast<int64_t>(weights.size() + CnnConfigJson(checkpoint).size());
+  backend->checkpoint = std::move(checkpoint);
+  return backend;
 }
 
-Model::Model() = default;
-Model::~Model() = default;
-
-absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir) {
-  return Guarded(absl::StrCat("loading model from ", dir), [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
-    SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint checkpoint, ReadCnnCheckpoint(dir));
-    return MakeModel(std::move(checkpoint));
-  });
-}
-
-shrink::v1::ModelDescription Model::Describe() const {
+shrink::v1::ModelDescription CnnBackend::Describe() const {
   shrink::v1::ModelDescription description;
-  if (!impl) return description;
-  const CnnWidths& w = impl->checkpoint.widths;
+  const CnnWidths& w = checkpoint.widths;
   const int64_t kernel = kCnnKernel * kCnnKernel;
   const int64_t half_side = kCnnImageSide / 2;
   description.set_model_type(kCnnModelType);
@@ -95,60 +108,169 @@ shrink::v1::ModelDescription Model::Describe() const {
   }
   description.set_params(params);
   description.set_flops(flops);
-  description.set_bytes(impl->bytes);
+  description.set_bytes(bytes_);
   return description;
 }
 
+absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::vector<shrink::v1::LayerAction>& actions,
+                                                                   const std::string& policy_json) const {
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions));
+  compressed.policy_json = policy_json;
+  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed)));
+  return std::unique_ptr<ModelBackend>(std::move(backend));
+}
+
+absl::Status CnnBackend::Save(const std::string& dir) const { return WriteCnnCheckpoint(checkpoint, dir); }
+
+absl::StatusOr<Quality> CnnBackend::Measure(const TaskData& data, const std::string& split_name,
+                                            int64_t max_examples) const {
+  if (!data.images) {
+    return absl::InvalidArgumentError(absl::StrCat("the CNN is measured on images; task ", data.name, " is text"));
+  }
+  SHRINK_ASSIGN_OR_RETURN(const ImageDataset::Impl::Split* split, FindSplit(*data.images, split_name));
+  if (split->labels.size(0) == 0) return absl::InvalidArgumentError(absl::StrCat("split ", split_name, " is empty"));
+  torch::NoGradGuard no_grad;
+  Cnn module = net;  // a handle to the shared module, which stays in eval mode
+  TORCH_CHECK(!module->is_training(), "model is not in eval mode");
+  auto [accuracy, examples] = CnnAccuracy(module, split->images, split->labels, max_examples);
+  Quality quality;
+  quality.accuracy = accuracy;
+  quality.examples = examples;
+  return quality;
+}
+
+std::function<void()> CnnBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
+  *examples = options.latency_batch;
+  torch::Tensor inputs = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels);
+  Cnn module = net;
+  return [module, inputs]() mutable {
+    torch::NoGradGuard no_grad;
+    module->forward(inputs);
+  };
+}
+
+std::vector<double> CnnBackend::LayerTimes(const EvalOptions& options) const {
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels);
+  Cnn m = net;
+  std::vector<double> ms(4, 0.0);
+  auto start = std::chrono::steady_clock::now();
+  x = torch::max_pool2d(torch::relu(m->conv1(x)), 2);
+  ms[0] = Millis(start);
+  start = std::chrono::steady_clock::now();
+  x = torch::max_pool2d(torch::relu(m->conv2(x)), 2).flatten(1);
+  ms[1] = Millis(start);
+  start = std::chrono::steady_clock::now();
+  x = torch::relu(m->fc1 ? m->fc1(x) : m->fc1_int8->Forward(x));
+  ms[2] = Millis(start);
+  start = std::chrono::steady_clock::now();
+  x = m->fc2 ? m->fc2(x) : m->fc2_int8->Forward(x);
+  ms[3] = Millis(start);
+  return ms;
+}
+
+// ---------------------------------------------------------------- facade
+
+std::unique_ptr<Model> WrapBackend(std::unique_ptr<ModelBackend> backend) {
+  auto model = std::make_unique<Model>();
+  model->impl = std::make_unique<Model::Impl>();
+  model->impl->backend = std::move(backend);
+  return model;
+}
+
+Model::Model() = default;
+Model::~Model() = default;
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir) {
+  return Guarded(absl::StrCat("loading model from ", dir), [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
+    // model_type picks the family; each reader validates the rest.
+    const std::string config_path = absl::StrCat(dir, "/", kConfigFile);
+    if (PathExists(config_path)) {
+      SHRINK_ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
+      nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (config.is_object() && config.contains("model_type") && config["model_type"].is_string() &&
+          IsTransformerModelType(config["model_type"].get<std::string>())) {
+        SHRINK_ASSIGN_OR_RETURN(auto backend, LoadTransformerBackend(dir));
+        return WrapBackend(std::move(backend));
+      }
+      if (config.is_object() && config.contains("model_type") && config["model_type"].is_string() &&
+          config["model_type"] != kCnnModelType) {
+        return absl::InvalidArgumentError(absl::StrCat(config_path, ": unsupported model_type \"",
+                                                       config["model_type"].get<std::string>(), "\" (supported: ",
+                                                       kCnnModelType, ", bert, distilbert, roberta, gpt2)"));
+      }
+    }
+    SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint checkpoint, ReadCnnCheckpoint(dir));
+    SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(checkpoint)));
+    return WrapBackend(std::move(backend));
+  });
+}
+
+shrink::v1::ModelDescription Model::Describe() const {
+  if (!impl || !impl->backend) return shrink::v1::ModelDescription();
+  return impl->backend->Describe();
+}
+
+std::string Model::ModelType() const { return Describe().model_type(); }
+
 absl::StatusOr<std::unique_ptr<Model>> Model::Apply(const shrink::v1::Policy& policy) const {
-  if (!impl) return absl::FailedPreconditionError("Apply on an empty model");
-  if (!impl->checkpoint.IsUncompressed()) {
+  if (!impl || !impl->backend) return absl::FailedPreconditionError("Apply on an empty model");
+  if (!impl->backend->IsUncompressed()) {
     return absl::FailedPreconditionError(
         "this model is already compressed; apply policies to the uncompressed model it came from");
   }
   return Guarded("applying policy", [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
     SHRINK_ASSIGN_OR_RETURN(std::vector<shrink::v1::LayerAction> actions, ResolvePolicy(policy, Describe()));
-    SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(impl->checkpoint, actions));
-    compressed.policy_json = PolicyToJson(policy);
-    return MakeModel(std::move(compressed));
+    SHRINK_ASSIGN_OR_RETURN(auto backend, impl->backend->Compress(actions, PolicyToJson(policy)));
+    return WrapBackend(std::move(backend));
   });
 }
 
 absl::Status Model::Save(const std::string& dir) const {
-  if (!impl) return absl::FailedPreconditionError("Save on an empty model");
-  return Guarded(absl::StrCat("saving model to ", dir), [&] { return WriteCnnCheckpoint(impl->checkpoint, dir); });
+  if (!impl || !impl->backend) return absl::FailedPreconditionError("Save on an empty model");
+  return Guarded(absl::StrCat("saving model to ", dir), [&] { return impl->backend->Save(dir); });
 }
 
-absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const ImageDataset& data, const std::string& split_name,
+absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const ImageDataset& data, const std::string& split,
                                                     const EvalOptions& options) const {
-  if (!impl) return absl::FailedPreconditionError("Evaluate on an empty model");
-  if (options.latency_batch < 1 || options.timed_runs < 1 || options.warmup_runs < 0 || options.max_examples < 0) {
+  TaskData task;
+  task.name = "fashion-mnist";
+  // A non-owning handle: `data` outlives this call.
+  task.images = std::shared_ptr<const ImageDataset>(&data, [](const ImageDataset*) {});
+  return Evaluate(task, split, options);
+}
+
+absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const TaskData& data, const std::string& split,
+                                                    const EvalOptions& options) const {
+  if (!impl || !impl->backend) return absl::FailedPreconditionError("Evaluate on an empty model");
+  if (options.latency_batch < 1 || options.text_latency_batch < 1 || options.sequence_length < 2 ||
+      options.timed_runs < 1 || options.warmup_runs < 0 || options.max_examples < 0) {
     return absl::InvalidArgumentError(
-        "EvalOptions: latency_batch and timed_runs must be >= 1, warmup_runs and max_examples >= 0");
+        "EvalOptions: latency batches and timed_runs must be >= 1, sequence_length >= 2, warmup_runs and "
+        "max_examples >= 0");
   }
-  SHRINK_ASSIGN_OR_RETURN(const ImageDataset::Impl::Split* split, FindSplit(data, split_name));
-  if (split->labels.size(0) == 0) return absl::InvalidArgumentError(absl::StrCat("split ", split_name, " is empty"));
   return Guarded("evaluating model", [&]() -> absl::StatusOr<shrink::v1::Metrics> {
     // Every evaluation states its thread count: latency figures are only comparable that way.
     const int threads = ConfigureTorch(options.threads);
-    torch::NoGradGuard no_grad;
-    Cnn net = impl->net;  // a handle to the shared module, which stays in eval mode
-    TORCH_CHECK(!net->is_training(), "model is not in eval mode");
     shrink::v1::Metrics metrics;
-    auto [accuracy, examples] = CnnAccuracy(net, split->images, split->labels, options.max_examples);
-    metrics.set_accuracy(accuracy);
-    metrics.set_examples(examples);
-
-    const int64_t batch = std::min<int64_t>(options.latency_batch, split->images.size(0));
-    torch::Tensor inputs = split->images.narrow(0, 0, batch).contiguous();
-    for (int i = 0; i < options.warmup_runs; ++i) net->forward(inputs);
+    if (!data.empty()) {
+      SHRINK_ASSIGN_OR_RETURN(Quality quality, impl->backend->Measure(data, split, options.max_examples));
+      metrics.set_accuracy(quality.accuracy);
+      metrics.set_perplexity(quality.perplexity);
+      metrics.set_examples(quality.examples);
+      metrics.set_split(split);
+    }
+    int batch = 0;
+    std::function<void()> probe = impl->backend->LatencyProbe(options, &batch);
+    for (int i = 0; i < options.warmup_runs; ++i) probe();
     std::vector<double> times_ms;
     for (int i = 0; i < options.timed_runs; ++i) {
       auto start = std::chrono::steady_clock::now();
-      torch::Tensor logits = net->forward(inputs);
-      times_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      probe();
+      times_ms.push_back(Millis(start));
     }
     metrics.set_latency_ms(Median(times_ms));
-    metrics.set_latency_batch(static_cast<int32_t>(batch));
+    metrics.set_latency_batch(batch);
     metrics.set_threads(threads);
 
     // Bytes are measured on disk, not estimated: save, sum the file sizes, clean up.
@@ -162,8 +284,68 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const ImageDataset& data, co
     const shrink::v1::ModelDescription description = Describe();
     metrics.set_params(description.params());
     metrics.set_flops(description.flops());
-    metrics.set_split(split_name);
     return metrics;
+  });
+}
+
+absl::StatusOr<shrink::v1::ModelDescription> Model::Profile(const TaskData& data, const EvalOptions& eval,
+                                                            const ProfileOptions& options) const {
+  if (!impl || !impl->backend) return absl::FailedPreconditionError("Profile on an empty model");
+  if (options.runs < 1 || options.calibration_examples < 1) {
+    return absl::InvalidArgumentError("ProfileOptions: runs and calibration_examples must be >= 1");
+  }
+  return Guarded("profiling model", [&]() -> absl::StatusOr<shrink::v1::ModelDescription> {
+    ConfigureTorch(eval.threads);
+    shrink::v1::ModelDescription description = Describe();
+    // Latency shares: per-layer time of a few forward passes after one warm-up pass.
+    std::vector<double> total(description.layers_size(), 0.0);
+    impl->backend->LayerTimes(eval);
+    for (int run = 0; run < options.runs; ++run) {
+      std::vector<double> ms = impl->backend->LayerTimes(eval);
+      for (size_t i = 0; i < total.size() && i < ms.size(); ++i) total[i] += ms[i];
+    }
+    double sum = 0;
+    for (double ms : total) sum += ms;
+    for (int i = 0; i < description.layers_size(); ++i) {
+      description.mutable_layers(i)->set_latency_share(sum > 0 ? total[i] / sum : 0.0);
+    }
+    if (data.empty() || !impl->backend->IsUncompressed()) return description;
+    // Sensitivity: the same calibration subset, one layer compressed hard at a time.
+    SHRINK_ASSIGN_OR_RETURN(Quality baseline,
+                            impl->backend->Measure(data, "validation", options.calibration_examples));
+    for (int i = 0; i < description.layers_size(); ++i) {
+      std::vector<shrink::v1::LayerAction> actions;
+      for (const auto& layer : description.layers()) {
+        shrink::v1::LayerAction action;
+        action.set_name(layer.name());
+        action.set_bits(kFullPrecisionBits);
+        actions.push_back(action);
+      }
+      const shrink::v1::LayerInfo& layer = description.layers(i);
+      if (layer.prunable()) {
+        actions[i].set_prune(kMaxPrune);
+      } else {
+        actions[i].set_bits(8);
+      }
+      SHRINK_ASSIGN_OR_RETURN(auto hard, impl->backend->Compress(actions, ""));
+      SHRINK_ASSIGN_OR_RETURN(Quality quality, hard->Measure(data, "validation", options.calibration_examples));
+      description.mutable_layers(i)->set_sensitivity(std::max(0.0, 1.0 - Retention(quality, baseline)));
+    }
+    return description;
+  });
+}
+
+absl::Status InitModel(const std::string& arch, const std::string& preset, uint64_t seed, const std::string& out_dir) {
+  return Guarded(absl::StrCat("initialising ", arch, " ", preset), [&]() -> absl::Status {
+    if (arch == "cnn") {
+      if (preset != "reference") {
+        return absl::InvalidArgumentError(absl::StrCat("unknown cnn preset \"", preset, "\" (reference)"));
+      }
+      torch::manual_seed(seed);
+      Cnn net;
+      return WriteCnnCheckpoint(CheckpointFromModule(net), out_dir);
+    }
+    return InitTransformer(arch, preset, seed, out_dir);
   });
 }
 

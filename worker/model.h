@@ -18,11 +18,16 @@ namespace shrink::worker {
 // Options for measuring a model.
 struct EvalOptions {
   int threads = 0;           // intra-op threads for latency and accuracy; 0 = all cores
-  int latency_batch = 32;    // examples per timed forward pass
+  int latency_batch = 32;    // images per timed forward pass (CNN)
+  int text_latency_batch = 8;  // sequences per timed forward pass (transformers)
+  int sequence_length = 128;   // tokens per synthetic sequence (transformer latency and FLOPs)
   int warmup_runs = 3;
   int timed_runs = 15;       // latency_ms = median of these
   int64_t max_examples = 0;  // accuracy on the first N examples of the split; 0 = all
 };
+
+// Transformer FLOPs per example in Describe() are counted for sequences of this many tokens.
+inline constexpr int64_t kDescribeSequenceLength = 128;
 
 // Fashion-MNIST in memory. Splits: "train" = first 55000 training images,
 // "validation" = last 5000 training images, "test" = the 10000 t10k images.
@@ -45,10 +50,30 @@ class ImageDataset {
 // The Debian package's files: /usr/share/datasets/fashion-mnist/<name>.
 std::map<std::string, std::string> DebianFashionMnistFiles();
 
+struct TextDataset;  // worker/text_data.h: texts with labels (classification) or without (LM)
+
+// The data a model is measured on: images (Fashion-MNIST) or text. Both null =
+// no task: Evaluate then reports bytes, params and latency on synthetic input only.
+struct TaskData {
+  std::string name;  // "fashion-mnist", "fortunes-topic", "fortunes-lm", or a file
+  std::shared_ptr<const ImageDataset> images;
+  std::shared_ptr<const TextDataset> text;
+
+  bool empty() const { return !images && !text; }
+};
+
+// Options for Model::Profile.
+struct ProfileOptions {
+  int64_t calibration_examples = 128;  // validation examples each sensitivity is measured on
+  int runs = 3;                        // timed forward passes averaged for latency shares
+};
+
 // A loaded model, uncompressed or compressed. Const methods are thread-safe.
 class Model {
  public:
-  // Loads config.json + model.safetensors from `dir`; layer widths come from tensor shapes.
+  // Loads config.json + model.safetensors from `dir` (model_type shrink-cnn, bert,
+  // distilbert, roberta or gpt2; transformers also load their tokenizer files when
+  // present); layer widths come from tensor shapes.
   static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& dir);
 
   Model();
@@ -57,6 +82,16 @@ class Model {
   // The compressible layers in forward order with their shapes, parameters and FLOPs.
   shrink::v1::ModelDescription Describe() const;
 
+  // Describe() plus measured latency_share per layer (timed forward passes) and, when
+  // `data` is given, sensitivity: the quality drop (1 - retention, >= 0) on a calibration
+  // subset of the validation split when only that layer is compressed hard (prune 0.9 when
+  // prunable, else int8).
+  absl::StatusOr<shrink::v1::ModelDescription> Profile(const TaskData& data, const EvalOptions& eval,
+                                                       const ProfileOptions& options) const;
+
+  // "shrink-cnn", "bert", "distilbert", "roberta" or "gpt2".
+  std::string ModelType() const;
+
   // A new model with the policy applied (structural pruning, then quantization).
   // Only an uncompressed model can be compressed (FailedPrecondition otherwise).
   absl::StatusOr<std::unique_ptr<Model>> Apply(const shrink::v1::Policy& policy) const;
@@ -64,7 +99,11 @@ class Model {
   // Writes config.json + model.safetensors into `dir` (created if needed), each file atomically.
   absl::Status Save(const std::string& dir) const;
 
-  // Accuracy on the split, params, flops, bytes on disk, median latency of one batch.
+  // Accuracy (classifiers) or perplexity (language models) on the split, params, flops,
+  // bytes on disk, median latency of one batch. Empty `data`: no quality, split ignored.
+  absl::StatusOr<shrink::v1::Metrics> Evaluate(const TaskData& data, const std::string& split,
+                                               const EvalOptions& options) const;
+  // The same on Fashion-MNIST.
   absl::StatusOr<shrink::v1::Metrics> Evaluate(const ImageDataset& data, const std::string& split,
                                                const EvalOptions& options) const;
 
@@ -73,6 +112,10 @@ class Model {
 };
 
 struct TrainOptions {
+  std::string preset = "reference";  // transformers: shape preset (see InitModel)
+  int64_t vocab_size = 8000;         // transformers: vocabulary built from the training split
+  int max_length = 128;              // transformers: tokens per training sequence
+  double max_seconds = 0;            // transformers: stop after the epoch that passes this; 0 = no limit
   int epochs = 3;
   int batch_size = 64;
   double learning_rate = 1e-3;
@@ -84,6 +127,9 @@ struct TrainOptions {
 struct TrainReport {
   double validation_accuracy = 0;
   double test_accuracy = 0;
+  double validation_perplexity = 0;  // language models
+  double test_perplexity = 0;
+  int epochs = 0;                    // epochs run
   double seconds = 0;
   int64_t params = 0;
 };
@@ -93,6 +139,18 @@ struct TrainReport {
 absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOptions& options,
                                      const std::string& out_dir,
                                      const std::function<void(const std::string&)>& progress);
+
+// Writes a randomly initialised model of a known shape into `out_dir`: arch cnn (preset
+// "reference"), bert (base, reference, tiny) or gpt2 (small, reference, tiny); seeded.
+absl::Status InitModel(const std::string& arch, const std::string& preset, uint64_t seed, const std::string& out_dir);
+
+// Trains a small transformer from scratch on a text dataset: arch "bert" (sequence
+// classification; WordPiece vocabulary) or "gpt2" (language modelling; byte-level BPE),
+// both vocabularies built from the training split. Saves HF files (config.json,
+// model.safetensors, tokenizer files) to out_dir. Deterministic for a seed and thread count.
+absl::StatusOr<TrainReport> TrainTransformer(const std::string& arch, const TextDataset& data,
+                                             const TrainOptions& options, const std::string& out_dir,
+                                             const std::function<void(const std::string&)>& progress);
 
 // Sets LibTorch's intra-op threads (0 = all cores) and the ONEDNN quantized engine;
 // returns the thread count now in use. Process-wide; Evaluate and TrainCnn call it themselves.

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "worker/task_result.h"
+#include "worker/task_data.h"
 
 namespace shrink::worker {
 namespace {
@@ -32,7 +33,9 @@ v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics
   *e.mutable_candidate() = candidate;
   *e.mutable_baseline() = baseline;
   auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  e.set_retention(ratio(candidate.accuracy(), baseline.accuracy()));
+  // Language models keep quality when perplexity stays low: retention = baseline / candidate perplexity.
+  e.set_retention(baseline.perplexity() > 0 ? ratio(baseline.perplexity(), candidate.perplexity())
+                                            : ratio(candidate.accuracy(), baseline.accuracy()));
   e.set_size_ratio(ratio(static_cast<double>(candidate.bytes()), static_cast<double>(baseline.bytes())));
   e.set_speedup(ratio(baseline.latency_ms(), candidate.latency_ms()));
   e.set_flops_ratio(ratio(static_cast<double>(candidate.flops()), static_cast<double>(baseline.flops())));
@@ -51,13 +54,15 @@ v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterfa
 absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
                                                       v1::WorkerPool::StubInterface* stub) {
   SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<LoadedModel> loaded, LoadModel(task, stub));
-  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const ImageDataset> data, LoadData(task, stub));
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const TaskData> data, LoadData(task, stub));
   const std::string split = SplitFor(task.kind());
   SHRINK_ASSIGN_OR_RETURN(v1::Metrics baseline, Baseline(*loaded, *data, split));
 
   v1::TaskResult result;
   if (task.kind() == v1::Task::DESCRIBE) {
-    v1::ModelDescription description = loaded->model->Describe();
+    // The agent's state: shapes plus measured latency shares and per-layer sensitivity.
+    SHRINK_ASSIGN_OR_RETURN(v1::ModelDescription description,
+                            loaded->model->Profile(*data, eval_options_, ProfileOptions()));
     description.set_bytes(baseline.bytes());
     *result.mutable_description() = description;
     *result.mutable_evaluation() = CompareToBaseline(baseline, baseline);
@@ -73,7 +78,12 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
     SHRINK_RETURN_IF_ERROR(MakeDirs(work_dir_));
     SHRINK_ASSIGN_OR_RETURN(std::string out_dir, MakeTempDir("artifact-", work_dir_));
     absl::Status s = compressed->Save(out_dir);
-    for (const char* name : {"config.json", "model.safetensors"}) {
+    // config.json, model.safetensors and the tokenizer files a transformer carries.
+    std::vector<std::string> names = {"config.json", "model.safetensors"};
+    for (const char* extra : {"vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
+      if (PathExists(absl::StrCat(out_dir, "/", extra))) names.push_back(extra);
+    }
+    for (const std::string& name : names) {
       if (!s.ok()) break;
       std::string path = absl::StrCat(out_dir, "/", name);
       auto ref = DescribeFile(path, name);
@@ -112,31 +122,31 @@ absl::StatusOr<std::shared_ptr<TaskRunner::LoadedModel>> TaskRunner::LoadModel(
   return loaded;
 }
 
-absl::StatusOr<std::shared_ptr<const ImageDataset>> TaskRunner::LoadData(
-    const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
-  if (task.task().name() != "fashion-mnist") {
-    return absl::InvalidArgumentError(absl::StrCat("unknown task '", task.task().name(), "'"));
-  }
-  std::string key = task.task().name();
-  for (const auto& f : task.task().data_files()) absl::StrAppend(&key, ";", f.sha256());
+absl::StatusOr<std::shared_ptr<const TaskData>> TaskRunner::LoadData(const v1::Task& task,
+                                                                      v1::WorkerPool::StubInterface* stub) {
+  const std::string& name = task.task().name();
+  std::string key = name;
+  for (const auto& f : task.task().data_files()) absl::StrAppend(&key, ";", f.name(), "=", f.sha256());
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = datasets_.find(key); it != datasets_.end()) return it->second;
   // Data comes as blobs from the client; a job without data files uses the
-  // Debian package installed on this worker.
+  // Debian packages installed on this worker (built-in tasks only).
   std::map<std::string, std::string> files;
   if (task.task().data_files_size() == 0) {
-    files = DebianFashionMnistFiles();
+    if (IsUserTaskFile(name)) return absl::InvalidArgumentError(absl::StrCat("task '", name, "' came without its data file"));
+    SHRINK_ASSIGN_OR_RETURN(files, LocalTaskFiles(name));
   } else {
     for (const auto& f : task.task().data_files()) {
       SHRINK_ASSIGN_OR_RETURN(files[f.name()], cache_->Get(f, stub));
     }
   }
-  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const ImageDataset> data, ImageDataset::LoadFashionMnist(files));
-  datasets_[key] = data;
-  return data;
+  SHRINK_ASSIGN_OR_RETURN(TaskData data, LoadTaskData(name, files));
+  auto shared = std::make_shared<const TaskData>(std::move(data));
+  datasets_[key] = shared;
+  return shared;
 }
 
-absl::StatusOr<v1::Metrics> TaskRunner::Baseline(LoadedModel& loaded, const ImageDataset& data,
+absl::StatusOr<v1::Metrics> TaskRunner::Baseline(LoadedModel& loaded, const TaskData& data,
                                                  const std::string& split) {
   v1::Metrics full;
   {

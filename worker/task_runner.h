@@ -38,11 +38,11 @@ class TaskRunner {
   absl::StatusOr<v1::TaskResult> RunOrError(const v1::Task& task, v1::WorkerPool::StubInterface* stub);
   absl::StatusOr<std::shared_ptr<LoadedModel>> LoadModel(const v1::Task& task,
                                                          v1::WorkerPool::StubInterface* stub);
-  absl::StatusOr<std::shared_ptr<const ImageDataset>> LoadData(const v1::Task& task,
-                                                               v1::WorkerPool::StubInterface* stub);
+  absl::StatusOr<std::shared_ptr<const TaskData>> LoadData(const v1::Task& task,
+                                                          v1::WorkerPool::StubInterface* stub);
   // The uncompressed model on `split`: cached accuracy, latency measured now
   // (so it shares the candidate's conditions).
-  absl::StatusOr<v1::Metrics> Baseline(LoadedModel& loaded, const ImageDataset& data,
+  absl::StatusOr<v1::Metrics> Baseline(LoadedModel& loaded, const TaskData& data,
                                        const std::string& split);
 
   BlobCache* const cache_;
@@ -50,7 +50,7 @@ class TaskRunner {
   const std::string work_dir_;
   std::mutex mu_;  // guards the two caches; loading happens under it (rare, and avoids double loads)
   std::map<std::string, std::shared_ptr<LoadedModel>> models_;            // by weights digest
-  std::map<std::string, std::shared_ptr<const ImageDataset>> datasets_;  // by data digests
+  std::map<std::string, std::shared_ptr<const TaskData>> datasets_;  // by task name and data digests
 };
 
 }  // namespace shrink::worker

@@ -1,0 +1,28 @@
+// Loading a task's data from its files, for the worker (files fetched as blobs)
+// and the CLI (files on this machine) alike. Torch-free.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/model.h"
+
+namespace shrink::worker {
+
+// The built-in tasks: fashion-mnist, fortunes-topic, fortunes-lm.
+const std::vector<std::string>& BuiltinTaskNames();
+
+// True when `task` names a user's data file rather than a built-in task.
+bool IsUserTaskFile(const std::string& task);
+
+// The files a task reads on this machine, by the name they travel under: Fashion-MNIST's
+// idx files, the fortune files by category, or a user's file (JSONL / TSV classification,
+// .txt language modelling) under its base name. NotFound names the Debian package to install.
+absl::StatusOr<std::map<std::string, std::string>> LocalTaskFiles(const std::string& task);
+
+// The task's data from `files` (name -> path, as LocalTaskFiles names them).
+absl::StatusOr<TaskData> LoadTaskData(const std::string& task, const std::map<std::string, std::string>& files);
+
+}  // namespace shrink::worker
