@@ -14,6 +14,7 @@ int RunFetch(int argc, char** argv);
 int RunTrain(int argc, char** argv);
 int RunEval(int argc, char** argv);
 int RunApply(int argc, char** argv);
+int RunInit(int argc, char** argv);
 int RunDemo(int argc, char** argv);
 int RunReport(int argc, char** argv);
 int RunHealth(int argc, char** argv);

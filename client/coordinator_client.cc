@@ -10,15 +10,10 @@
 #include "common/files.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "worker/text_data.h"
+#include "worker/task_data.h"
 
 namespace shrink::client {
 namespace {
-
-constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-constexpr const char* kFashionMnistFiles[] = {
-    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
 
 absl::Status RpcError(const char* what, const grpc::Status& status) {
   return absl::Status(FromGrpcStatus(status).code(), absl::StrCat(what, ": ", status.error_message()));
@@ -37,28 +32,8 @@ void SetDeadline(grpc::ClientContext* context, std::chrono::seconds after) {
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> BuiltinTaskFiles(
     const std::string& task) {
-  std::vector<std::pair<std::string, std::string>> files;
-  if (task == "fortunes-topic" || task == "fortunes-lm") {  // one blob per fortune category
-    for (const auto& [name, path] : worker::DebianFortunesFiles()) files.emplace_back(name, path);
-    if (files.empty()) {
-      return absl::NotFoundError(absl::StrCat("no fortune files in ", worker::kDebianFortunesDir,
-                                              "; install the Debian packages fortunes and fortunes-min"));
-    }
-    return files;
-  }
-  if (task != "fashion-mnist") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown task '", task, "' (this build knows fashion-mnist, fortunes-topic, fortunes-lm)"));
-  }
-  for (const char* name : kFashionMnistFiles) {
-    std::string path = absl::StrCat(kFashionMnistDir, "/", name);
-    if (!PathExists(path)) {
-      return absl::NotFoundError(absl::StrCat(
-          path, " is missing; install the Debian package dataset-fashion-mnist"));
-    }
-    files.emplace_back(name, path);
-  }
-  return files;
+  SHRINK_ASSIGN_OR_RETURN(auto files, worker::LocalTaskFiles(task));
+  return std::vector<std::pair<std::string, std::string>>(files.begin(), files.end());
 }
 
 CoordinatorClient::CoordinatorClient(std::shared_ptr<grpc::Channel> channel)
@@ -79,9 +54,12 @@ absl::Status CoordinatorClient::UploadIfMissing(const std::string& path, v1::Fil
 absl::StatusOr<v1::JobSpec> CoordinatorClient::PrepareSpec(const CompressRequest& request) {
   v1::JobSpec spec;
   spec.set_name(request.name);
-  for (const char* name : {"config.json", "model.safetensors"}) {
+  for (const char* name : {"config.json", "model.safetensors", "vocab.txt", "vocab.json", "merges.txt",
+                           "tokenizer_config.json", "special_tokens_map.json"}) {
     std::string path = absl::StrCat(request.model_dir, "/", name);
+    const bool required = std::string(name) == "config.json" || std::string(name) == "model.safetensors";
     if (!PathExists(path)) {
+      if (!required) continue;  // tokenizer files travel when the model has them
       return absl::NotFoundError(absl::StrCat("--model ", request.model_dir, " has no ", name));
     }
     SHRINK_ASSIGN_OR_RETURN(v1::FileRef ref, DescribeFile(path, name));

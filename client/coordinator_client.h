@@ -57,7 +57,8 @@ class CoordinatorClient {
   std::unique_ptr<v1::Coordinator::Stub> stub_;
 };
 
-// The data files of a built-in task, as the client uploads them.
+// The data files of a task (fashion-mnist, fortunes-topic, fortunes-lm, or a user's
+// JSONL/TSV/.txt file), as the client uploads them: (name, local path).
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> BuiltinTaskFiles(
     const std::string& task);
 

@@ -16,6 +16,7 @@
 #include "common/policy.h"
 #include "common/status.h"
 #include "worker/model.h"
+#include "worker/task_data.h"
 #include "worker/task_runner.h"
 
 namespace shrink::client {
@@ -30,59 +31,127 @@ std::string DefaultCacheDir() {
   return "/tmp/shrink-cache";
 }
 
-absl::StatusOr<std::shared_ptr<const worker::ImageDataset>> LoadBuiltinData(const std::string& task) {
-  SHRINK_ASSIGN_OR_RETURN(auto files, BuiltinTaskFiles(task));
-  std::map<std::string, std::string> by_name(files.begin(), files.end());
-  return worker::ImageDataset::LoadFashionMnist(by_name);
+// The data of a task spec on this machine (built-in name or a user's file).
+absl::StatusOr<worker::TaskData> LoadLocalTask(const std::string& task) {
+  SHRINK_ASSIGN_OR_RETURN(auto files, worker::LocalTaskFiles(task));
+  return worker::LoadTaskData(task, files);
+}
+
+// The task a command measures on: --task, or for the CNN its own data set; "none" or no
+// task for a transformer = synthetic input only (bytes, parameters, latency).
+absl::StatusOr<worker::TaskData> TaskFor(const std::string& flag, const worker::Model& model) {
+  if (flag == "none") return worker::TaskData();
+  if (flag.empty()) {
+    if (model.ModelType() == "shrink-cnn") return LoadLocalTask("fashion-mnist");
+    return worker::TaskData();
+  }
+  return LoadLocalTask(flag);
 }
 
 // Trains the reference CNN into `out_dir`, printing progress to stderr.
 absl::StatusOr<worker::TrainReport> Train(const worker::TrainOptions& options, const std::string& out_dir) {
-  SHRINK_ASSIGN_OR_RETURN(auto data, LoadBuiltinData("fashion-mnist"));
-  return worker::TrainCnn(*data, options, out_dir,
+  SHRINK_ASSIGN_OR_RETURN(auto data, LoadLocalTask("fashion-mnist"));
+  return worker::TrainCnn(*data.images, options, out_dir,
                           [](const std::string& line) { std::cerr << "  " << line << "\n"; });
 }
+
+// Eval options from the shared --threads / --latency-batch / --seq-len flags.
+absl::StatusOr<worker::EvalOptions> EvalOptionsFrom(const Args& args) {
+  worker::EvalOptions options;
+  SHRINK_ASSIGN_OR_RETURN(int64_t threads, args.GetInt("threads"));
+  SHRINK_ASSIGN_OR_RETURN(int64_t batch, args.GetInt("latency-batch"));
+  SHRINK_ASSIGN_OR_RETURN(int64_t length, args.GetInt("seq-len"));
+  options.threads = static_cast<int>(threads);
+  if (batch > 0) {
+    options.latency_batch = static_cast<int>(batch);
+    options.text_latency_batch = static_cast<int>(batch);
+  }
+  options.sequence_length = static_cast<int>(length);
+  return options;
+}
+
+const FlagSpec kLatencyBatchFlag = {"latency-batch", "examples per timed forward pass (0 = 32 images / 8 sequences)", "0"};
+const FlagSpec kSeqLenFlag = {"seq-len", "tokens per synthetic sequence for transformer latency", "128"};
 
 }  // namespace
 
 int RunTrain(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
-      {"arch", "architecture: cnn", "cnn"},
-      {"data", "training data: fashion-mnist", "fashion-mnist"},
-      {"out", "folder for config.json + model.safetensors (required)", ""},
-      {"epochs", "passes over the training split", "3"},
-      {"seed", "random seed (training is deterministic for a seed)", "0"},
+      {"arch", "architecture: cnn | bert | gpt2", "cnn"},
+      {"data", "training data: fashion-mnist (cnn), fortunes-topic or a JSONL/TSV file (bert), fortunes-lm or a .txt file (gpt2)", ""},
+      {"out", "folder for config.json + model.safetensors (+ tokenizer files) (required)", ""},
+      {"epochs", "passes over the training split (default: cnn 3, bert 4, gpt2 2)", "0"},
+      {"preset", "transformer shape: reference (4 layers, hidden 256), tiny", "reference"},
+      {"vocab-size", "transformer vocabulary built from the training split", "8000"},
+      {"learning-rate", "peak learning rate (0 = cnn 1e-3, transformers 5e-4)", "0"},
+      {"seed", "random seed (training is deterministic for a seed and thread count)", "0"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
       {"max-examples", "train on the first N examples only (0 = all)", "0"},
+      {"max-seconds", "transformers: stop after the epoch that passes this (0 = no limit)", "0"},
       kHelpFlag,
   };
-  const std::string synopsis = "shrink train --arch cnn --data fashion-mnist --out DIR [--epochs N] [--seed S]";
+  const std::string synopsis =
+      "shrink train --arch cnn|bert|gpt2 --data fashion-mnist|fortunes-topic|fortunes-lm|FILE --out DIR [--epochs N] [--seed S]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   if (args->Get("out").empty()) return UsageError(absl::InvalidArgumentError("--out is required"), synopsis, flags);
-  if (args->Get("arch") != "cnn") {
-    return UsageError(absl::InvalidArgumentError(absl::StrCat(
-                          "--arch ", args->Get("arch"), " is not in this build (cnn; bert and gpt2 come next)")),
+  const std::string arch = args->Get("arch");
+  if (arch != "cnn" && arch != "bert" && arch != "gpt2") {
+    return UsageError(absl::InvalidArgumentError(absl::StrCat("--arch ", arch, " is not one of cnn, bert, gpt2")),
                       synopsis, flags);
   }
-  if (args->Get("data") != "fashion-mnist") {
+  std::string data_name = args->Get("data");
+  if (data_name.empty()) data_name = arch == "cnn" ? "fashion-mnist" : arch == "bert" ? "fortunes-topic" : "fortunes-lm";
+  if (arch == "cnn" && data_name != "fashion-mnist") {
     return UsageError(absl::InvalidArgumentError("--data: the cnn trains on fashion-mnist"), synopsis, flags);
   }
   worker::TrainOptions options;
   auto epochs = args->GetInt("epochs"), seed = args->GetInt("seed"), threads = args->GetInt("threads"),
-       max_examples = args->GetInt("max-examples");
-  for (const auto* v : {&epochs, &seed, &threads, &max_examples}) {
+       max_examples = args->GetInt("max-examples"), vocab = args->GetInt("vocab-size");
+  for (const auto* v : {&epochs, &seed, &threads, &max_examples, &vocab}) {
     if (!v->ok()) return UsageError(v->status(), synopsis, flags);
   }
-  options.epochs = static_cast<int>(*epochs);
+  auto learning_rate = args->GetDouble("learning-rate"), max_seconds = args->GetDouble("max-seconds");
+  if (!learning_rate.ok()) return UsageError(learning_rate.status(), synopsis, flags);
+  if (!max_seconds.ok()) return UsageError(max_seconds.status(), synopsis, flags);
+  options.epochs = *epochs > 0 ? static_cast<int>(*epochs) : (arch == "cnn" ? 3 : arch == "bert" ? 4 : 2);
   options.seed = static_cast<uint64_t>(*seed);
   options.threads = static_cast<int>(*threads);
   options.max_train_examples = *max_examples;
-  if (options.epochs < 1) return UsageError(absl::InvalidArgumentError("--epochs must be >= 1"), synopsis, flags);
-  auto report = Train(options, args->Get("out"));
+  options.vocab_size = *vocab;
+  options.preset = args->Get("preset");
+  options.max_seconds = *max_seconds;
+  if (*learning_rate > 0) {
+    options.learning_rate = *learning_rate;
+  } else if (arch != "cnn") {
+    options.learning_rate = 5e-4;
+  }
+  if (*epochs < 0) return UsageError(absl::InvalidArgumentError("--epochs must be >= 1"), synopsis, flags);
+  if (arch == "cnn") {
+    auto report = Train(options, args->Get("out"));
+    if (!report.ok()) return Failure(report.status());
+    std::cout << absl::StrFormat("trained cnn in %.0f s: %d parameters, validation accuracy %.2f%%, test accuracy %.2f%%\n",
+                                 report->seconds, report->params, 100 * report->validation_accuracy,
+                                 100 * report->test_accuracy);
+    std::cout << "saved to " << args->Get("out") << "\n";
+    return 0;
+  }
+  auto data = LoadLocalTask(data_name);
+  if (!data.ok()) return Failure(data.status());
+  if (!data->text) return UsageError(absl::InvalidArgumentError(absl::StrCat("--data ", data_name, " is not text")), synopsis, flags);
+  options.batch_size = 32;
+  auto report = worker::TrainTransformer(arch, *data->text, options, args->Get("out"),
+                                         [](const std::string& line) { std::cerr << "  " << line << "\n"; });
   if (!report.ok()) return Failure(report.status());
-  std::cout << absl::StrFormat("trained cnn in %.0f s: %d parameters, validation accuracy %.2f%%, test accuracy %.2f%%\n",
-                               report->seconds, report->params, 100 * report->validation_accuracy,
-                               100 * report->test_accuracy);
+  if (arch == "gpt2") {
+    std::cout << absl::StrFormat(
+        "trained gpt2 on %s in %.0f s (%d epochs): %d parameters, validation perplexity %.2f, test perplexity %.2f\n",
+        data_name, report->seconds, report->epochs, report->params, report->validation_perplexity, report->test_perplexity);
+  } else {
+    std::cout << absl::StrFormat(
+        "trained bert on %s in %.0f s (%d epochs): %d parameters, validation accuracy %.2f%%, test accuracy %.2f%%\n",
+        data_name, report->seconds, report->epochs, report->params, 100 * report->validation_accuracy,
+        100 * report->test_accuracy);
+  }
   std::cout << "saved to " << args->Get("out") << "\n";
   return 0;
 }
@@ -90,39 +159,87 @@ int RunTrain(int argc, char** argv) {
 int RunEval(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"model", "model folder (required)", ""},
-      {"task", "task to measure accuracy on", "fashion-mnist"},
+      {"task", "fashion-mnist | fortunes-topic | fortunes-lm | FILE | none (default: fashion-mnist for the cnn, none for transformers)", ""},
       {"split", "validation | test", "test"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
+      kLatencyBatchFlag,
+      kSeqLenFlag,
+      {"runs", "timed forward passes (latency = their median)", "15"},
       {"json", "print JSON", "", true},
       kHelpFlag,
   };
-  const std::string synopsis = "shrink eval --model DIR [--task fashion-mnist] [--json]";
+  const std::string synopsis = "shrink eval --model DIR [--task SPEC] [--json]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   if (args->Get("model").empty()) return UsageError(absl::InvalidArgumentError("--model is required"), synopsis, flags);
-  auto threads = args->GetInt("threads");
-  if (!threads.ok()) return UsageError(threads.status(), synopsis, flags);
+  auto options = EvalOptionsFrom(*args);
+  if (!options.ok()) return UsageError(options.status(), synopsis, flags);
+  auto runs = args->GetInt("runs");
+  if (!runs.ok() || *runs < 1) return UsageError(absl::InvalidArgumentError("--runs must be an integer >= 1"), synopsis, flags);
+  options->timed_runs = static_cast<int>(*runs);
   auto model = worker::Model::Load(args->Get("model"));
   if (!model.ok()) return Failure(model.status());
-  auto data = LoadBuiltinData(args->Get("task"));
+  auto data = TaskFor(args->Get("task"), **model);
   if (!data.ok()) return Failure(data.status());
-  worker::EvalOptions options;
-  options.threads = static_cast<int>(*threads);
-  auto m = (*model)->Evaluate(**data, args->Get("split"), options);
+  auto m = (*model)->Evaluate(*data, args->Get("split"), *options);
   if (!m.ok()) return Failure(m.status());
+  const bool lm = m->perplexity() > 0;
   if (args->GetBool("json")) {
-    nlohmann::json j = {{"bytes", m->bytes()},          {"params", m->params()},
+    nlohmann::json j = {{"model_type", (*model)->ModelType()}, {"bytes", m->bytes()}, {"params", m->params()},
                         {"latency_ms", m->latency_ms()}, {"latency_batch", m->latency_batch()},
-                        {"threads", m->threads()},       {"accuracy", m->accuracy()},
-                        {"flops", m->flops()},           {"split", m->split()},
-                        {"examples", m->examples()}};
+                        {"threads", m->threads()}, {"flops", m->flops()}};
+    if (!data->empty()) {
+      j["task"] = data->name;
+      j["split"] = m->split();
+      j["examples"] = m->examples();
+      if (lm) {
+        j["perplexity"] = m->perplexity();
+      } else {
+        j["accuracy"] = m->accuracy();
+      }
+    }
     std::cout << j.dump(2) << "\n";
   } else {
+    std::string quality;
+    if (!data->empty()) {
+      quality = lm ? absl::StrFormat("perplexity %.3f", m->perplexity()) : absl::StrFormat("accuracy %.2f%%", 100 * m->accuracy());
+      quality = absl::StrFormat("%s on %d %s examples of %s, ", quality, m->examples(), m->split(), data->name);
+    }
     std::cout << absl::StrFormat(
-        "%s: accuracy %.2f%% on %d %s examples, %d bytes, %d parameters, latency %.3f ms "
-        "(median, batch %d, %d thread(s))\n",
-        args->Get("model"), 100 * m->accuracy(), m->examples(), m->split(), m->bytes(), m->params(),
-        m->latency_ms(), m->latency_batch(), m->threads());
+        "%s (%s): %s%d bytes, %d parameters, latency %.3f ms (median, batch %d, %d thread(s))\n", args->Get("model"),
+        (*model)->ModelType(), quality, m->bytes(), m->params(), m->latency_ms(), m->latency_batch(), m->threads());
   }
+  return 0;
+}
+
+int RunInit(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {
+      {"arch", "bert | gpt2 | cnn", ""},
+      {"preset", "bert: base (BERT-base shape), reference, tiny; gpt2: small (GPT-2 small shape), reference, tiny; cnn: reference", ""},
+      {"out", "folder for config.json + model.safetensors (required)", ""},
+      {"seed", "random seed", "0"},
+      kHelpFlag,
+  };
+  const std::string synopsis = "shrink init --arch bert|gpt2|cnn --preset NAME --out DIR";
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
+  for (const char* required : {"arch", "preset", "out"}) {
+    if (args->Get(required).empty()) {
+      return UsageError(absl::InvalidArgumentError(absl::StrCat("--", required, " is required")), synopsis, flags);
+    }
+  }
+  auto seed = args->GetInt("seed");
+  if (!seed.ok()) return UsageError(seed.status(), synopsis, flags);
+  const std::string arch = args->Get("arch");
+  if (arch != "bert" && arch != "gpt2" && arch != "cnn") {
+    return UsageError(absl::InvalidArgumentError(absl::StrCat("--arch ", arch, " is not one of bert, gpt2, cnn")), synopsis, flags);
+  }
+  if (auto s = worker::InitModel(arch, args->Get("preset"), static_cast<uint64_t>(*seed), args->Get("out")); !s.ok()) {
+    return s.code() == absl::StatusCode::kInvalidArgument ? UsageError(s, synopsis, flags) : Failure(s);
+  }
+  auto model = worker::Model::Load(args->Get("out"));
+  if (!model.ok()) return Failure(model.status());
+  const auto d = (*model)->Describe();
+  std::cout << absl::StrFormat("wrote a random %s %s to %s: %d parameters, %d bytes\n", arch, args->Get("preset"),
+                               args->Get("out"), d.params(), d.bytes());
   return 0;
 }
 
@@ -131,9 +248,11 @@ int RunApply(int argc, char** argv) {
       {"model", "the uncompressed model folder (required)", ""},
       {"policy", "policy JSON file: {\"layers\": [...]} or {\"uniform\": {...}} (required)", ""},
       {"out", "folder for the compressed model (required)", ""},
-      {"task", "task to measure both models on", "fashion-mnist"},
+      {"task", "task to measure both models on (default: fashion-mnist for the cnn, none for transformers)", ""},
       {"split", "validation | test", "test"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
+      kLatencyBatchFlag,
+      kSeqLenFlag,
       {"json", "print JSON", "", true},
       kHelpFlag,
   };
@@ -144,8 +263,8 @@ int RunApply(int argc, char** argv) {
       return UsageError(absl::InvalidArgumentError(absl::StrCat("--", required, " is required")), synopsis, flags);
     }
   }
-  auto threads = args->GetInt("threads");
-  if (!threads.ok()) return UsageError(threads.status(), synopsis, flags);
+  auto options = EvalOptionsFrom(*args);
+  if (!options.ok()) return UsageError(options.status(), synopsis, flags);
   auto policy_text = ReadFile(args->Get("policy"));
   if (!policy_text.ok()) return Failure(policy_text.status());
   auto policy = ParsePolicyJson(*policy_text);
@@ -156,17 +275,20 @@ int RunApply(int argc, char** argv) {
   if (!compressed.ok()) return Failure(compressed.status());
   if (auto s = (*compressed)->Save(args->Get("out")); !s.ok()) return Failure(s);
 
-  auto data = LoadBuiltinData(args->Get("task"));
+  auto data = TaskFor(args->Get("task"), **model);
   if (!data.ok()) return Failure(data.status());
-  worker::EvalOptions options;
-  options.threads = static_cast<int>(*threads);
-  auto baseline = (*model)->Evaluate(**data, args->Get("split"), options);
+  auto baseline = (*model)->Evaluate(*data, args->Get("split"), *options);
   if (!baseline.ok()) return Failure(baseline.status());
-  auto measured = (*compressed)->Evaluate(**data, args->Get("split"), options);
+  auto measured = (*compressed)->Evaluate(*data, args->Get("split"), *options);
   if (!measured.ok()) return Failure(measured.status());
   v1::Evaluation evaluation = worker::CompareToBaseline(*measured, *baseline);
   if (args->GetBool("json")) {
-    std::cout << FormatEvaluationJson(evaluation) << "\n";
+    nlohmann::json j = nlohmann::json::parse(FormatEvaluationJson(evaluation));
+    if (measured->perplexity() > 0) {  // language models: retention is baseline / candidate perplexity
+      j["perplexity"] = measured->perplexity();
+      j.erase("accuracy");
+    }
+    std::cout << j.dump(2) << "\n";
   } else {
     ResultRow row{"policy", evaluation};
     row.has_goal = false;

@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"health", shrink::client::RunHealth, "check a coordinator (gRPC health) or a worker (/healthz); for probes"},
     {"train", shrink::client::RunTrain, "train a reference model"},
     {"eval", shrink::client::RunEval, "measure a model: accuracy, bytes, latency"},
+    {"init", shrink::client::RunInit, "write a randomly initialised model of a known shape (bert base, gpt2 small, ...)"},
     {"apply", shrink::client::RunApply, "apply one policy file to a model and measure the result"},
     {"demo", shrink::client::RunDemo, "train (once), compress the reference CNN with each search; print the table"},
 };
