@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -69,8 +71,8 @@ TEST(CompressTest, PruningComputesWhatMaskingComputes) {
   // activations are ReLU(0) = 0 (max-pooled stays 0), so nothing downstream sees them.
   auto actions = ResolvePolicy(policy, original->Describe());
   ASSERT_TRUE(actions.ok());
-  KeptUnits kept = ChooseKeptUnits(original->impl->checkpoint, *actions);
-  CnnCheckpoint masked = original->impl->checkpoint;
+  KeptUnits kept = ChooseKeptUnits(original->impl->cnn()->checkpoint, *actions);
+  CnnCheckpoint masked = original->impl->cnn()->checkpoint;
   for (const auto& [layer, units] : kept) {
     torch::Tensor keep = torch::zeros({masked.tensors.at(layer + ".bias").size(0)}, torch::kBool);
     keep.index_fill_(0, units, true);
@@ -81,8 +83,9 @@ TEST(CompressTest, PruningComputesWhatMaskingComputes) {
       t = t * keep.to(torch::kFloat32).reshape(shape);
     }
   }
-  auto masked_model = MakeModel(masked);
-  ASSERT_TRUE(masked_model.ok()) << masked_model.status();
+  auto masked_backend = MakeCnnBackend(masked);
+  ASSERT_TRUE(masked_backend.ok()) << masked_backend.status();
+  auto masked_model = std::make_optional(WrapBackend(std::move(*masked_backend)));
 
   torch::Tensor images = testing::FashionMnist().impl->test.images.narrow(0, 0, 64);
   torch::Tensor want = testing::Logits(**masked_model, images);
@@ -110,9 +113,9 @@ TEST(CompressTest, Int8ModelReloadsWithIdenticalOutputsAndShrinks) {
   torch::Tensor reference = testing::Logits(*original, images);
   EXPECT_LT(((before - reference).norm() / reference.norm()).item<double>(), 0.05);
   // The linears really run the int8 kernel; the convs are stored in int8 and widened.
-  EXPECT_TRUE((*reloaded)->impl->net->fc1_int8 != nullptr);
-  EXPECT_TRUE((*reloaded)->impl->net->fc2_int8 != nullptr);
-  EXPECT_TRUE((*reloaded)->impl->net->fc1.is_empty());
+  EXPECT_TRUE((*reloaded)->impl->cnn()->net->fc1_int8 != nullptr);
+  EXPECT_TRUE((*reloaded)->impl->cnn()->net->fc2_int8 != nullptr);
+  EXPECT_TRUE((*reloaded)->impl->cnn()->net->fc1.is_empty());
 
   auto fp32_bytes = DirectoryBytes(dir.Sub("fp32"));
   auto int8_bytes = DirectoryBytes(dir.Sub("int8"));

@@ -55,7 +55,7 @@ inline std::unique_ptr<Model> RandomCnn(const std::string& dir, uint64_t seed = 
 // Logits of `model` for `images` (eval mode, no grad).
 inline torch::Tensor Logits(const Model& model, const torch::Tensor& images) {
   torch::NoGradGuard no_grad;
-  return model.impl->net->forward(images);
+  return model.impl->cnn()->net->forward(images);
 }
 
 // A deterministic batch of normalized-looking images.
