@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/policy.h"
 #include "common/sha256.h"
+#include "common/task_names.h"
 #include "common/status.h"
 #include "server/manifest.h"
 
@@ -18,7 +19,6 @@ namespace shrink::server {
 namespace {
 
 constexpr int kMaxBudget = 100000;
-const char* const kBuiltinTasks[] = {"fashion-mnist"};
 // The artifact file the coordinator adds: policy, shapes, metrics, history.
 constexpr char kManifestName[] = "manifest.json";
 
@@ -219,11 +219,7 @@ absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
     return absl::InvalidArgumentError(
         "spec.model_files must contain config.json and model.safetensors");
   }
-  if (std::find(std::begin(kBuiltinTasks), std::end(kBuiltinTasks), spec.task().name()) ==
-      std::end(kBuiltinTasks)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("spec.task.name: unknown task '", spec.task().name(), "' (known: fashion-mnist)"));
-  }
+  SHRINK_RETURN_IF_ERROR(ValidateTaskName(spec.task().name(), spec.task().data_files_size()));
   for (const auto& file : spec.task().data_files()) {
     if (!IsSha256Hex(file.sha256()) || !blobs_->Has(file.sha256())) {
       return absl::FailedPreconditionError(

@@ -22,18 +22,6 @@ bool IsPlainText(const std::string& name) { return absl::EndsWith(name, ".txt");
 
 }  // namespace
 
-const std::vector<std::string>& BuiltinTaskNames() {
-  static const std::vector<std::string> names = {"fashion-mnist", "fortunes-topic", "fortunes-lm"};
-  return names;
-}
-
-bool IsUserTaskFile(const std::string& task) {
-  for (const auto& name : BuiltinTaskNames()) {
-    if (task == name) return false;
-  }
-  return true;
-}
-
 absl::StatusOr<std::map<std::string, std::string>> LocalTaskFiles(const std::string& task) {
   std::map<std::string, std::string> files;
   if (task == "fashion-mnist") {

@@ -7,15 +7,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/task_names.h"
 #include "worker/model.h"
 
 namespace shrink::worker {
-
-// The built-in tasks: fashion-mnist, fortunes-topic, fortunes-lm.
-const std::vector<std::string>& BuiltinTaskNames();
-
-// True when `task` names a user's data file rather than a built-in task.
-bool IsUserTaskFile(const std::string& task);
 
 // The files a task reads on this machine, by the name they travel under: Fashion-MNIST's
 // idx files, the fortune files by category, or a user's file (JSONL / TSV classification,

@@ -240,6 +240,7 @@ TEST_F(CoordinatorTest, InvalidSpecsAreRefusedNamingTheField) {
   spec = Spec(3);
   spec.mutable_task()->set_name("imagenet");
   s = Submit(spec, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("imagenet"), std::string::npos) << s.error_message();
 
   spec = Spec(3);
