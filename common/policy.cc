@@ -43,19 +43,27 @@ absl::Status ValidateAction(const v1::LayerAction& action) {
         "layer %s: prune %g is outside [0, %g]", layer, action.prune(), kMaxPrune));
   }
   int bits = EffectiveBits(action.bits());
-  if (bits >= 4 && bits <= 7) {
-    return absl::UnimplementedError(absl::StrFormat(
-        "layer %s: %d-bit weights are not supported yet (this build has 8, 9-16 and 32)", layer, bits));
-  }
-  if (!(bits == kFullPrecisionBits || (bits >= 8 && bits <= 16))) {
+  if (!(bits == kFullPrecisionBits || (bits >= kMinBits && bits <= 16))) {
     return absl::InvalidArgumentError(absl::StrFormat(
-        "layer %s: bits %d is outside 8..16 (or 32 for unchanged)", layer, bits));
+        "layer %s: bits %d is outside %d..16 (or 32 for unchanged)", layer, bits, kMinBits));
   }
   if (!(action.distill() >= 0.0 && action.distill() <= 1.0)) {
     return absl::InvalidArgumentError(absl::StrFormat(
         "layer %s: distill %g is outside [0, 1]", layer, action.distill()));
   }
   return absl::OkStatus();
+}
+
+int64_t StoredWeightBytes(int64_t rows, int64_t cols, int bits) {
+  bits = EffectiveBits(bits);
+  const int64_t count = rows * cols;
+  if (bits >= kMinBits && bits <= 7) {
+    const int64_t groups = (cols + kQuantGroupSize - 1) / kQuantGroupSize;
+    return (count * bits + 7) / 8 + 2 * 2 * rows * groups;
+  }
+  if (bits == 8) return count + 4 * rows;
+  if (bits <= 16) return 2 * count;
+  return 4 * count;
 }
 
 absl::StatusOr<std::vector<v1::LayerAction>> ResolvePolicy(const v1::Policy& policy,

@@ -180,8 +180,8 @@ TEST(ValidateActionTest, AcceptsZeroAndThirtyTwoBits) {
   EXPECT_TRUE(ValidateAction(Action("conv1", 0.1, 32)).ok());
 }
 
-TEST(ValidateActionTest, AcceptsEveryBitWidthFromEightToSixteen) {
-  for (int bits = 8; bits <= 16; ++bits) {
+TEST(ValidateActionTest, AcceptsEveryBitWidthFromFourToSixteen) {
+  for (int bits = 4; bits <= 16; ++bits) {
     EXPECT_TRUE(ValidateAction(Action("conv1", 0.1, bits)).ok()) << bits;
   }
 }
@@ -211,12 +211,14 @@ TEST(ValidateActionTest, ThreeBitsIsInvalidNamingLayer) {
   EXPECT_THAT(s.message(), HasSubstr("bits 3"));
 }
 
-TEST(ValidateActionTest, FourToSevenBitsAreUnimplementedNamingLayer) {
-  for (int bits = 4; bits <= 7; ++bits) {
-    auto s = ValidateAction(Action("conv2", 0.0, bits));
-    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << bits;
-    EXPECT_THAT(s.message(), HasSubstr("conv2")) << bits;
-  }
+TEST(StoredWeightBytesTest, FollowsEachStorageScheme) {
+  // 4..7 bits: packed codes + fp16 scale and zero per group of 128 inputs per row.
+  EXPECT_EQ(StoredWeightBytes(768, 768, 4), 768 * 768 / 2 + 4 * 768 * 6);
+  EXPECT_EQ(StoredWeightBytes(3, 5, 5), (15 * 5 + 7) / 8 + 4 * 3);   // one short group per row
+  EXPECT_EQ(StoredWeightBytes(2, 130, 7), (260 * 7 + 7) / 8 + 4 * 2 * 2);
+  EXPECT_EQ(StoredWeightBytes(10, 20, 8), 200 + 40);                // int8 + fp32 scale per row
+  EXPECT_EQ(StoredWeightBytes(10, 20, 12), 400);                    // fp16
+  EXPECT_EQ(StoredWeightBytes(10, 20, 0), 800);                     // unset = fp32
 }
 
 TEST(ValidateActionTest, SeventeenBitsIsInvalidNamingLayer) {
@@ -337,11 +339,11 @@ TEST(ResolvePolicyTest, PerLayerPruningNonPrunableLayerIsRejectedNamingIt) {
 }
 
 TEST(ResolvePolicyTest, PerLayerInvalidActionIsRejectedNamingLayer) {
-  v1::Policy policy = PerLayer({Action("conv1", 0.25, 8), Action("conv2", 0.5, 5), Action("fc1", 0.75, 32),
+  v1::Policy policy = PerLayer({Action("conv1", 0.25, 8), Action("conv2", 0.5, 3), Action("fc1", 0.75, 32),
                                 Action("fc2", 0.0, 8)});
   auto actions = ResolvePolicy(policy, FourLayerModel());
   ASSERT_FALSE(actions.ok());
-  EXPECT_EQ(actions.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(actions.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(actions.status().message(), HasSubstr("conv2"));
 }
 
