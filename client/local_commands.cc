@@ -250,6 +250,7 @@ int RunApply(int argc, char** argv) {
       {"out", "folder for the compressed model (required)", ""},
       {"task", "task to measure both models on (default: fashion-mnist for the cnn, none for transformers)", ""},
       {"split", "validation | test", "test"},
+      {"importance", "how pruning ranks heads / neurons: magnitude | activation (on the task's training data)", "magnitude"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
       kLatencyBatchFlag,
       kSeqLenFlag,
@@ -271,12 +272,22 @@ int RunApply(int argc, char** argv) {
   if (!policy.ok()) return Failure(policy.status());
   auto model = worker::Model::Load(args->Get("model"));
   if (!model.ok()) return Failure(model.status());
-  auto compressed = (*model)->Apply(*policy);  // the same code path as the search's candidates
+  auto data = TaskFor(args->Get("task"), **model);
+  if (!data.ok()) return Failure(data.status());
+  // The same code path as the search's candidates; 4..7-bit layers calibrate on the task's data.
+  worker::ApplyOptions apply;
+  apply.calibration = *data;
+  if (args->Get("importance") == "activation") {
+    apply.criterion = worker::PruneCriterion::kActivation;
+  } else if (args->Get("importance") != "magnitude") {
+    return UsageError(absl::InvalidArgumentError(absl::StrCat("--importance ", args->Get("importance"),
+                                                              " is not one of magnitude, activation")),
+                      synopsis, flags);
+  }
+  auto compressed = (*model)->Apply(*policy, apply);
   if (!compressed.ok()) return Failure(compressed.status());
   if (auto s = (*compressed)->Save(args->Get("out")); !s.ok()) return Failure(s);
 
-  auto data = TaskFor(args->Get("task"), **model);
-  if (!data.ok()) return Failure(data.status());
   auto baseline = (*model)->Evaluate(*data, args->Get("split"), *options);
   if (!baseline.ok()) return Failure(baseline.status());
   auto measured = (*compressed)->Evaluate(*data, args->Get("split"), *options);

@@ -51,6 +51,7 @@ nlohmann::json EvaluationFields(const v1::Evaluation& e) {
       {"size_ratio", e.size_ratio()},
       {"speedup", e.speedup()},
       {"flops_ratio", e.flops_ratio()},
+      {"params_ratio", e.params_ratio()},
       {"baseline", {{"bytes", e.baseline().bytes()}, {"params", e.baseline().params()},
                     {"latency_ms", e.baseline().latency_ms()}, {"accuracy", e.baseline().accuracy()}}},
   };

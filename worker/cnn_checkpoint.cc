@@ -8,6 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "worker/group_linear.h"
+#include "worker/group_quant.h"
 #include "worker/safetensors.h"
 #include "worker/safetensors_torch.h"
 
@@ -37,6 +39,9 @@ absl::Status CheckScheme(const std::string& layer, const LayerStorage& storage, 
     if (storage.bits != 32) return bad(absl::StrCat("scheme fp32 needs bits 32, got ", storage.bits));
   } else if (s == kSchemeFloat16) {
     if (storage.bits < 9 || storage.bits > 16) return bad(absl::StrCat("scheme fp16 needs bits 9..16, got ", storage.bits));
+  } else if (s == kSchemeGroupwise) {
+    if (storage.bits < 4 || storage.bits > 7) return bad(absl::StrCat("scheme groupwise needs bits 4..7, got ", storage.bits));
+    if (storage.group_size <= 0) return bad("scheme groupwise needs a positive group_size");
   } else if (s == kSchemeInt8WeightPerChannel || s == kSchemeInt8DynamicPerChannel || s == kSchemeInt8DynamicPerTensor) {
     if (storage.bits != 8) return bad(absl::StrCat("scheme ", s, " needs bits 8, got ", storage.bits));
     if (IsConv(layer) != (s == kSchemeInt8WeightPerChannel)) {
@@ -110,7 +115,11 @@ absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& or
   for (const auto& layer : CnnLayerNames()) {
     LayerStorage& storage = checkpoint.storage[layer];  // absent = fp32
     SHRINK_RETURN_IF_ERROR(CheckScheme(layer, storage, origin));
-    expected.insert(layer + ".weight");
+    if (storage.scheme == kSchemeGroupwise) {
+      for (const char* suffix : {".weight_packed", ".weight_scales", ".weight_zeros"}) expected.insert(layer + suffix);
+    } else {
+      expected.insert(layer + ".weight");
+    }
     expected.insert(layer + ".bias");
     if (storage.bits == 8) expected.insert(layer + ".weight_scale");
   }
@@ -126,9 +135,38 @@ absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& or
     }
   }
   // Widths follow the chain of shapes: each layer's inputs are the previous layer's outputs.
+  // Packed layers give their outputs through the scales' rows; a packed conv1 takes its
+  // input channels from config.json (already in widths).
   CnnWidths& w = checkpoint.widths;
   const auto& s = checkpoint.storage;
+  auto packed = [&](const std::string& layer) { return s.at(layer).scheme == kSchemeGroupwise; };
   for (const auto& layer : CnnLayerNames()) {
+    if (!packed(layer)) continue;
+    const torch::Tensor& scales = checkpoint.tensors.at(layer + ".weight_scales");
+    if (scales.dim() != 2 || scales.size(0) == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(origin, ": tensor ", layer, ".weight_scales has shape ",
+                                                     ShapeText(scales), ", expected [out, groups]"));
+    }
+  }
+  auto out_of = [&](const std::string& layer) {
+    return checkpoint.tensors.at(layer + (packed(layer) ? ".weight_scales" : ".weight")).size(0);
+  };
+  // A packed weight's three tensors against its [out, cols] shape.
+  auto check_packed = [&](const std::string& layer, int64_t out, int64_t cols) -> absl::Status {
+    const LayerStorage& storage = s.at(layer);
+    const int64_t groups = NumGroups(cols, storage.group_size);
+    SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, layer + ".weight_packed", torch::kUInt8,
+                                       {PackedCodeBytes(out * cols, storage.bits)}, origin));
+    SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, layer + ".weight_scales", torch::kFloat16, {out, groups}, origin));
+    SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, layer + ".weight_zeros", torch::kFloat16, {out, groups}, origin));
+    PackedTensors t{checkpoint.tensors.at(layer + ".weight_packed"), checkpoint.tensors.at(layer + ".weight_scales"),
+                    checkpoint.tensors.at(layer + ".weight_zeros")};
+    auto weight = FromTensors(t, out, cols, storage.bits, storage.group_size, layer);
+    if (!weight.ok()) return absl::InvalidArgumentError(absl::StrCat(origin, ": ", weight.status().message()));
+    return absl::OkStatus();
+  };
+  for (const auto& layer : CnnLayerNames()) {
+    if (packed(layer)) continue;
     const torch::Tensor& weight = checkpoint.tensors.at(layer + ".weight");
     const int64_t dims = IsConv(layer) ? 4 : 2;
     if (weight.dim() != dims) {
@@ -137,19 +175,24 @@ absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& or
                                                      IsConv(layer) ? "[out, in, 3, 3]" : "[out, in]"));
     }
   }
-  const torch::Tensor& conv1 = checkpoint.tensors.at("conv1.weight");
-  w.conv1 = conv1.size(0);
-  w.in_channels = conv1.size(1);
-  SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, "conv1.weight", WeightType(s.at("conv1")),
-                                     {-1, -1, kCnnKernel, kCnnKernel}, origin));
-  w.conv2 = checkpoint.tensors.at("conv2.weight").size(0);
-  SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, "conv2.weight", WeightType(s.at("conv2")),
-                                     {-1, w.conv1, kCnnKernel, kCnnKernel}, origin));
-  w.fc1 = checkpoint.tensors.at("fc1.weight").size(0);
-  SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, "fc1.weight", WeightType(s.at("fc1")),
-                                     {-1, w.conv2 * kCnnFeaturePixels}, origin));
-  w.classes = checkpoint.tensors.at("fc2.weight").size(0);
-  SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, "fc2.weight", WeightType(s.at("fc2")), {-1, w.fc1}, origin));
+  w.conv1 = out_of("conv1");
+  if (!packed("conv1")) w.in_channels = checkpoint.tensors.at("conv1.weight").size(1);
+  w.conv2 = out_of("conv2");
+  w.fc1 = out_of("fc1");
+  w.classes = out_of("fc2");
+  const std::map<std::string, std::vector<int64_t>> shapes = {
+      {"conv1", {w.conv1, w.in_channels, kCnnKernel, kCnnKernel}},
+      {"conv2", {w.conv2, w.conv1, kCnnKernel, kCnnKernel}},
+      {"fc1", {w.fc1, w.conv2 * kCnnFeaturePixels}},
+      {"fc2", {w.classes, w.fc1}}};
+  for (const auto& layer : CnnLayerNames()) {
+    const std::vector<int64_t>& shape = shapes.at(layer);
+    if (packed(layer)) {
+      SHRINK_RETURN_IF_ERROR(check_packed(layer, shape[0], CnnWeightColumns(w, layer)));
+    } else {
+      SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, layer + ".weight", WeightType(s.at(layer)), shape, origin));
+    }
+  }
   const std::map<std::string, int64_t> outputs = {{"conv1", w.conv1}, {"conv2", w.conv2}, {"fc1", w.fc1}, {"fc2", w.classes}};
   for (const auto& [layer, out] : outputs) {
     SHRINK_RETURN_IF_ERROR(CheckTensor(checkpoint, layer + ".bias", torch::kFloat32, {out}, origin));
@@ -197,10 +240,16 @@ absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir) {
         LayerStorage storage;
         storage.bits = it.value().at("bits").get<int>();
         storage.scheme = it.value().at("scheme").get<std::string>();
+        storage.group_size = it.value().value("group_size", int64_t{0});
+        storage.method = it.value().value("method", std::string());
         checkpoint.storage[it.key()] = storage;
       }
     }
     checkpoint.compressed = config.value("compressed", false);
+    // Packed conv1 weights do not show their input channels: config.json says (checked below).
+    if (auto in = config.find("in_channels"); in != config.end() && in->is_number_integer() && in->get<int64_t>() > 0) {
+      checkpoint.widths.in_channels = in->get<int64_t>();
+    }
     if (auto p = config.find("shrink_policy"); p != config.end()) checkpoint.policy_json = p->dump();
   } catch (const Json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", e.what()));
@@ -268,6 +317,8 @@ std::string CnnConfigJson(const CnnCheckpoint& checkpoint) {
     auto it = checkpoint.storage.find(layer);
     if (it == checkpoint.storage.end() || it->second.scheme == kSchemeFloat32) continue;
     quantization[layer] = {{"bits", it->second.bits}, {"scheme", it->second.scheme}};
+    if (it->second.group_size > 0) quantization[layer]["group_size"] = it->second.group_size;
+    if (!it->second.method.empty()) quantization[layer]["method"] = it->second.method;
   }
   config["quantization"] = quantization;
   if (checkpoint.compressed) {
@@ -295,9 +346,28 @@ absl::Status WriteCnnCheckpoint(const CnnCheckpoint& checkpoint, const std::stri
   return WriteFileAtomic(absl::StrCat(dir, "/", kConfigFile), CnnConfigJson(checkpoint));
 }
 
+int64_t CnnWeightColumns(const CnnWidths& w, const std::string& layer) {
+  const int64_t kernel = kCnnKernel * kCnnKernel;
+  if (layer == "conv1") return w.in_channels * kernel;
+  if (layer == "conv2") return w.conv1 * kernel;
+  if (layer == "fc1") return w.conv2 * kCnnFeaturePixels;
+  return w.fc1;
+}
+
 torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& layer) {
-  const torch::Tensor& weight = checkpoint.tensors.at(layer + ".weight");
   const LayerStorage& storage = checkpoint.storage.at(layer);
+  if (storage.scheme == kSchemeGroupwise) {
+    PackedTensors t{checkpoint.tensors.at(layer + ".weight_packed"), checkpoint.tensors.at(layer + ".weight_scales"),
+                    checkpoint.tensors.at(layer + ".weight_zeros")};
+    const int64_t out = t.scales.size(0);
+    auto packed = FromTensors(t, out, CnnWeightColumns(checkpoint.widths, layer), storage.bits, storage.group_size, layer);
+    TORCH_CHECK(packed.ok(), std::string(packed.status().message()));
+    auto weight = DequantizedTensor(*packed);
+    TORCH_CHECK(weight.ok(), std::string(weight.status().message()));
+    if (IsConv(layer)) return weight->view({out, -1, kCnnKernel, kCnnKernel});
+    return *weight;
+  }
+  const torch::Tensor& weight = checkpoint.tensors.at(layer + ".weight");
   if (storage.bits == 8) return Dequantize({weight, checkpoint.tensors.at(layer + ".weight_scale")});
   return weight.to(torch::kFloat32);
 }
@@ -314,9 +384,14 @@ absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint) {
     for (const std::string layer : {"fc1", "fc2"}) {
       torch::nn::Linear& linear = layer == "fc1" ? net->fc1 : net->fc2;
       const torch::Tensor& bias = checkpoint.tensors.at(layer + ".bias");
-      if (checkpoint.storage.at(layer).bits == 8) {
+      const LayerStorage& storage = checkpoint.storage.at(layer);
+      if (storage.bits == 8) {
         QuantizedWeight weight{checkpoint.tensors.at(layer + ".weight"), checkpoint.tensors.at(layer + ".weight_scale")};
         SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(weight, bias));
+        net->UseInt8(layer, std::move(kernel));
+      } else if (storage.scheme == kSchemeGroupwise && OnednnLinearAcceptsPerChannel()) {
+        // The dequantized packed weight runs on the int8 kernel, requantized per channel.
+        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(QuantizePerChannel(Float32Weight(checkpoint, layer)), bias));
         net->UseInt8(layer, std::move(kernel));
       } else {
         linear->weight.copy_(Float32Weight(checkpoint, layer));

@@ -25,6 +25,10 @@ inline constexpr char kSchemeFloat16[] = "fp16";                            // F
 inline constexpr char kSchemeInt8WeightPerChannel[] = "int8_weight_per_channel";  // conv: dequantized at load
 inline constexpr char kSchemeInt8DynamicPerChannel[] = "int8_dynamic_per_channel";  // linear: int8 kernel
 inline constexpr char kSchemeInt8DynamicPerTensor[] = "int8_dynamic_per_tensor";    // linear: int8 kernel
+// 4..7 bits: "<layer>.weight_packed" (U8 codes of the weight as [out, in*k*k], row-major),
+// "<layer>.weight_scales" / ".weight_zeros" (F16 [out, groups]); convs widened at load,
+// linears requantized per channel to int8 for the ONEDNN kernel.
+inline constexpr char kSchemeGroupwise[] = "groupwise";
 
 // The compressible layers in forward order.
 const std::vector<std::string>& CnnLayerNames();
@@ -33,9 +37,11 @@ const std::vector<std::string>& CnnLayerNames();
 struct LayerStorage {
   int bits = 32;
   std::string scheme = kSchemeFloat32;
+  int64_t group_size = 0;  // group-wise: inputs per scale / zero point
+  std::string method;      // group-wise: "gptq" or "rtn"
 };
 
-// A CNN exactly as stored: the tensors the file holds (fp32, fp16 or int8 + scales).
+// A CNN exactly as stored: the tensors the file holds (fp32, fp16, int8 + scales, or packed).
 struct CnnCheckpoint {
   CnnWidths widths;
   std::map<std::string, LayerStorage> storage;   // every layer of CnnLayerNames()
@@ -65,8 +71,12 @@ absl::StatusOr<std::string> CnnSafetensorsBytes(const CnnCheckpoint& checkpoint)
 // Writes both files into `dir` (created if needed), each atomically.
 absl::Status WriteCnnCheckpoint(const CnnCheckpoint& checkpoint, const std::string& dir);
 
-// The fp32 weight of `layer` as the runtime computes with it (dequantized / widened).
+// The fp32 weight of `layer` as the runtime computes with it (dequantized / widened); needs
+// validated widths for packed layers.
 torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& layer);
+
+// Inputs per output unit of `layer`'s weight (in * k * k for convs) under `widths`.
+int64_t CnnWeightColumns(const CnnWidths& widths, const std::string& layer);
 
 // The runtime module (eval mode): fp32 convs, fp32 or int8-kernel linears.
 absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint);

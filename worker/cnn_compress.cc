@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "common/policy.h"
 #include "common/status.h"
+#include "worker/group_linear.h"
+#include "worker/group_quant.h"
 
 namespace shrink::worker {
 namespace {
@@ -70,7 +72,33 @@ absl::StatusOr<CnnCheckpoint> PruneCnn(const CnnCheckpoint& fp32, const KeptUnit
   return out;
 }
 
-absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits) {
+std::map<std::string, torch::Tensor> RecordCnnInputs(const CnnCheckpoint& checkpoint, const torch::Tensor& images,
+                                                     int64_t max_rows) {
+  torch::NoGradGuard no_grad;
+  std::map<std::string, torch::Tensor> inputs;
+  auto built = BuildCnn(checkpoint);
+  if (!built.ok() || !images.defined() || images.size(0) == 0) return inputs;
+  Cnn m = *built;
+  // Conv inputs as the patches each output pixel multiplies: [N * pixels, in * k * k].
+  auto patches = [&](const torch::Tensor& x) {
+    torch::Tensor cols = torch::nn::functional::unfold(
+        x, torch::nn::functional::UnfoldFuncOptions({kCnnKernel, kCnnKernel}).padding(kCnnKernel / 2));
+    return SubsampleRows(cols.transpose(1, 2).reshape({-1, cols.size(1)}), max_rows);
+  };
+  torch::Tensor x = images.to(torch::kFloat32);
+  inputs["conv1"] = patches(x);
+  x = torch::max_pool2d(torch::relu(m->conv1(x)), 2);
+  inputs["conv2"] = patches(x);
+  x = torch::max_pool2d(torch::relu(m->conv2(x)), 2).flatten(1);
+  inputs["fc1"] = SubsampleRows(x, max_rows);
+  if (!m->fc1) return inputs;
+  x = torch::relu(m->fc1(x));
+  inputs["fc2"] = SubsampleRows(x, max_rows);
+  return inputs;
+}
+
+absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits,
+                                          const std::map<std::string, torch::Tensor>& inputs) {
   torch::NoGradGuard no_grad;
   CnnCheckpoint out = fp32;
   for (const auto& [layer, layer_bits] : bits) {
@@ -80,7 +108,20 @@ absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::
     const torch::Tensor weight = Float32Weight(fp32, layer);
     LayerStorage& storage = out.storage[layer];
     storage.bits = layer_bits;
-    if (layer_bits >= 9 && layer_bits <= 16) {
+    if (layer_bits >= kMinBits && layer_bits <= 7) {
+      auto x = inputs.find(layer);
+      const bool calibrated = x != inputs.end() && x->second.defined() && x->second.size(0) > 0;
+      auto packed = QuantizeTensorGroupwise(weight, layer_bits, kQuantGroupSize, calibrated ? x->second : torch::Tensor());
+      if (!packed.ok()) return absl::InvalidArgumentError(absl::StrCat("layer ", layer, ": ", packed.status().message()));
+      PackedTensors t = ToTensors(*packed);
+      storage.scheme = kSchemeGroupwise;
+      storage.group_size = kQuantGroupSize;
+      storage.method = calibrated ? "gptq" : "rtn";
+      out.tensors.erase(weight_name);
+      out.tensors[layer + ".weight_packed"] = t.packed;
+      out.tensors[layer + ".weight_scales"] = t.scales;
+      out.tensors[layer + ".weight_zeros"] = t.zeros;
+    } else if (layer_bits >= 9 && layer_bits <= 16) {
       storage.scheme = kSchemeFloat16;
       out.tensors[weight_name] = weight.to(torch::kFloat16).contiguous();
     } else if (layer_bits == 8) {
@@ -108,11 +149,19 @@ absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::
 }
 
 absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
-                                          const std::vector<shrink::v1::LayerAction>& actions) {
+                                          const std::vector<shrink::v1::LayerAction>& actions,
+                                          const torch::Tensor& calibration) {
   SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint pruned, PruneCnn(fp32, ChooseKeptUnits(fp32, actions)));
   std::map<std::string, int> bits;
-  for (const auto& action : actions) bits[action.name()] = EffectiveBits(action.bits());
-  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, QuantizeCnn(pruned, bits));
+  bool low_bits = false;
+  for (const auto& action : actions) {
+    bits[action.name()] = EffectiveBits(action.bits());
+    low_bits = low_bits || (bits[action.name()] >= kMinBits && bits[action.name()] <= 7);
+  }
+  // GPTQ calibrates on the pruned fp32 model's inputs to each layer.
+  std::map<std::string, torch::Tensor> inputs;
+  if (low_bits && calibration.defined()) inputs = RecordCnnInputs(pruned, calibration, 2048);
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, QuantizeCnn(pruned, bits, inputs));
   compressed.compressed = true;
   return compressed;
 }

@@ -29,11 +29,20 @@ KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v
 // the next layer's matching input columns (49 per conv2 channel for fc1).
 absl::StatusOr<CnnCheckpoint> PruneCnn(const CnnCheckpoint& fp32, const KeptUnits& kept);
 
-// Re-stores each layer at its bits: 8 = int8 (+ fp32 scales), 9..16 = fp16, 32 = unchanged.
-absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits);
+// Inputs each layer's weight multiplies, by layer, on calibration images: [n, in] for linears,
+// im2col patches [n, in*k*k] for convs; at most `max_rows` rows each (fp32 `checkpoint`).
+std::map<std::string, torch::Tensor> RecordCnnInputs(const CnnCheckpoint& checkpoint, const torch::Tensor& images,
+                                                     int64_t max_rows);
 
-// Pruning then quantization under validated `actions`; the result is marked compressed.
+// Re-stores each layer at its bits: 4..7 = group-wise packed (GPTQ on `inputs[layer]` when
+// present, else round to nearest), 8 = int8 (+ fp32 scales), 9..16 = fp16, 32 = unchanged.
+absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits,
+                                          const std::map<std::string, torch::Tensor>& inputs = {});
+
+// Pruning then quantization under validated `actions`; 4..7-bit layers are calibrated on
+// `calibration` images (undefined = RTN). The result is marked compressed.
 absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
-                                          const std::vector<shrink::v1::LayerAction>& actions);
+                                          const std::vector<shrink::v1::LayerAction>& actions,
+                                          const torch::Tensor& calibration = torch::Tensor());
 
 }  // namespace shrink::worker

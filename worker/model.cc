@@ -113,8 +113,16 @@ shrink::v1::ModelDescription CnnBackend::Describe() const {
 }
 
 absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::vector<shrink::v1::LayerAction>& actions,
-                                                                   const std::string& policy_json) const {
-  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions));
+                                                                   const std::string& policy_json,
+                                                                   const ApplyOptions& options) const {
+  torch::Tensor images;
+  if (options.calibration.images) {
+    auto split = FindSplit(*options.calibration.images, "train");
+    if (split.ok() && (*split)->images.size(0) > 0) {
+      images = (*split)->images.narrow(0, 0, std::min<int64_t>(kCalibrationExamples, (*split)->images.size(0)));
+    }
+  }
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images));
   compressed.policy_json = policy_json;
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed)));
   return std::unique_ptr<ModelBackend>(std::move(backend));
@@ -213,7 +221,7 @@ shrink::v1::ModelDescription Model::Describe() const {
 
 std::string Model::ModelType() const { return Describe().model_type(); }
 
-absl::StatusOr<std::unique_ptr<Model>> Model::Apply(const shrink::v1::Policy& policy) const {
+absl::StatusOr<std::unique_ptr<Model>> Model::Apply(const shrink::v1::Policy& policy, const ApplyOptions& options) const {
   if (!impl || !impl->backend) return absl::FailedPreconditionError("Apply on an empty model");
   if (!impl->backend->IsUncompressed()) {
     return absl::FailedPreconditionError(
@@ -221,7 +229,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Apply(const shrink::v1::Policy& po
   }
   return Guarded("applying policy", [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
     SHRINK_ASSIGN_OR_RETURN(std::vector<shrink::v1::LayerAction> actions, ResolvePolicy(policy, Describe()));
-    SHRINK_ASSIGN_OR_RETURN(auto backend, impl->backend->Compress(actions, PolicyToJson(policy)));
+    SHRINK_ASSIGN_OR_RETURN(auto backend, impl->backend->Compress(actions, PolicyToJson(policy), options));
     return WrapBackend(std::move(backend));
   });
 }
@@ -327,7 +335,7 @@ absl::StatusOr<shrink::v1::ModelDescription> Model::Profile(const TaskData& data
       } else {
         actions[i].set_bits(8);
       }
-      SHRINK_ASSIGN_OR_RETURN(auto hard, impl->backend->Compress(actions, ""));
+      SHRINK_ASSIGN_OR_RETURN(auto hard, impl->backend->Compress(actions, "", ApplyOptions()));
       SHRINK_ASSIGN_OR_RETURN(Quality quality, hard->Measure(data, "validation", options.calibration_examples));
       description.mutable_layers(i)->set_sensitivity(std::max(0.0, 1.0 - Retention(quality, baseline)));
     }

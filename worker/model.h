@@ -62,6 +62,18 @@ struct TaskData {
   bool empty() const { return !images && !text; }
 };
 
+// How structured pruning ranks heads / neurons / channels.
+enum class PruneCriterion {
+  kMagnitude,   // weight L1 norms
+  kActivation,  // transformers: activations on the calibration data (magnitude without data; CNN: magnitude)
+};
+
+// Options of Model::Apply.
+struct ApplyOptions {
+  TaskData calibration;  // 4..7-bit layers calibrate (GPTQ) on its first training examples; empty = RTN
+  PruneCriterion criterion = PruneCriterion::kMagnitude;
+};
+
 // Options for Model::Profile.
 struct ProfileOptions {
   int64_t calibration_examples = 128;  // validation examples each sensitivity is measured on
@@ -92,9 +104,12 @@ class Model {
   // "shrink-cnn", "bert", "distilbert", "roberta" or "gpt2".
   std::string ModelType() const;
 
-  // A new model with the policy applied (structural pruning, then quantization).
-  // Only an uncompressed model can be compressed (FailedPrecondition otherwise).
-  absl::StatusOr<std::unique_ptr<Model>> Apply(const shrink::v1::Policy& policy) const;
+  // A new model with the policy applied (structural pruning, then quantization). 4..7-bit
+  // layers are calibrated with GPTQ on the options' calibration data (first training
+  // examples) when given, else rounded to nearest. Only an uncompressed model can be
+  // compressed (FailedPrecondition otherwise).
+  absl::StatusOr<std::unique_ptr<Model>> Apply(const shrink::v1::Policy& policy,
+                                               const ApplyOptions& options = ApplyOptions()) const;
 
   // Writes config.json + model.safetensors into `dir` (created if needed), each file atomically.
   absl::Status Save(const std::string& dir) const;

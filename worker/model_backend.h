@@ -23,6 +23,9 @@ struct Quality {
   int64_t examples = 0;
 };
 
+// Training examples whose inputs calibrate 4..7-bit layers (GPTQ).
+inline constexpr int64_t kCalibrationExamples = 128;
+
 class ModelBackend {
  public:
   virtual ~ModelBackend() = default;
@@ -31,9 +34,12 @@ class ModelBackend {
   virtual shrink::v1::ModelDescription Describe() const = 0;
   // True when every layer is fp32 and no policy was applied.
   virtual bool IsUncompressed() const = 0;
-  // A new backend with validated `actions` (one per described layer) applied.
+  // A new backend with validated `actions` (one per described layer) applied; 4..7-bit
+  // layers are calibrated (GPTQ) on the first kCalibrationExamples training examples of
+  // options.calibration when it has data, else rounded to nearest.
   virtual absl::StatusOr<std::unique_ptr<ModelBackend>> Compress(const std::vector<shrink::v1::LayerAction>& actions,
-                                                                 const std::string& policy_json) const = 0;
+                                                                 const std::string& policy_json,
+                                                                 const ApplyOptions& options) const = 0;
   // Writes the model's files into `dir`.
   virtual absl::Status Save(const std::string& dir) const = 0;
   // Bytes Save writes.

@@ -34,6 +34,7 @@ DenseImpl::DenseImpl(int64_t in, int64_t out) {
 }
 
 torch::Tensor DenseImpl::forward(const torch::Tensor& x) {
+  if (observer) observer(x);
   if (int8) {
     // The int8 kernel takes 2-D input: flatten the leading dims and restore them.
     auto sizes = x.sizes().vec();

@@ -7,6 +7,7 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ class DenseImpl : public torch::nn::Module {
 
   torch::Tensor weight, bias;
   std::shared_ptr<const Int8Linear> int8;
+  // When set, sees every input before the layer computes (GPTQ calibration records inputs).
+  std::function<void(const torch::Tensor&)> observer;
 };
 TORCH_MODULE(Dense);
 

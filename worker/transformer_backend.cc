@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/policy.h"
 #include "common/status.h"
 #include "worker/model_impl.h"
 #include "worker/text_data.h"
@@ -196,8 +197,26 @@ shrink::v1::ModelDescription TransformerBackend::Describe() const {
 }
 
 absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
-    const std::vector<shrink::v1::LayerAction>& actions, const std::string& policy_json) const {
-  SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed, CompressTransformer(weights, actions));
+    const std::vector<shrink::v1::LayerAction>& actions, const std::string& policy_json,
+    const ApplyOptions& options) const {
+  std::vector<CalibrationBatch> batches;
+  bool needs_data = options.criterion == PruneCriterion::kActivation;
+  for (const auto& action : actions) needs_data = needs_data || (action.bits() >= kMinBits && action.bits() <= 7);
+  const TextDataset* text = options.calibration.text.get();
+  if (needs_data && text != nullptr && tokenizer && !text->train.empty() &&
+      text->IsLanguageModelling() == weights.config.is_decoder()) {
+    std::vector<std::string> texts;
+    for (size_t i = 0; i < text->train.size() && static_cast<int64_t>(i) < kCalibrationExamples; ++i) {
+      texts.push_back(text->train[i].text);
+    }
+    const int64_t max_length = std::min<int64_t>(kTextMaxLength, weights.config.max_sequence());
+    for (const TokenBatch& batch : TokenizeBatches(*tokenizer, texts, {}, text->IsLanguageModelling(), max_length, 32, PadId())) {
+      batches.push_back({batch.ids, batch.mask});
+    }
+  }
+  const PruneImportance importance =
+      options.criterion == PruneCriterion::kActivation ? PruneImportance::kActivation : PruneImportance::kMagnitude;
+  SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed, CompressTransformer(weights, actions, batches, importance));
   compressed.config.policy_json = policy_json;
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(compressed), tokenizer));
   return std::unique_ptr<ModelBackend>(std::move(backend));

@@ -39,7 +39,8 @@ class TransformerBackend : public ModelBackend {
   shrink::v1::ModelDescription Describe() const override;
   bool IsUncompressed() const override { return weights.IsUncompressed(); }
   absl::StatusOr<std::unique_ptr<ModelBackend>> Compress(const std::vector<shrink::v1::LayerAction>& actions,
-                                                         const std::string& policy_json) const override;
+                                                         const std::string& policy_json,
+                                                         const ApplyOptions& options) const override;
   absl::Status Save(const std::string& dir) const override;
   int64_t bytes() const override { return bytes_; }
   absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples) const override;

@@ -9,6 +9,8 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "worker/cnn_checkpoint.h"
+#include "worker/group_linear.h"
+#include "worker/group_quant.h"
 #include "worker/safetensors.h"
 #include "worker/safetensors_torch.h"
 
@@ -114,6 +116,10 @@ const TransformerStorage& StorageOf(const TransformerConfig& c, const std::strin
 }
 
 bool IsInt8(const TransformerStorage& s) { return s.bits == 8; }
+bool IsGroupwise(const TransformerStorage& s) { return s.scheme == kTransformerGroupwise; }
+
+// The suffixes of a group-wise packed weight's three tensors.
+const char* const kPackedSuffixes[] = {".weight_packed", ".weight_scales", ".weight_zeros"};
 
 // HF checkpoints that ship pretraining heads or cached buffers carry tensors we do not use.
 bool Ignorable(const std::string& name, const TransformerConfig& c, const std::string& prefix) {
@@ -138,6 +144,9 @@ absl::Status CheckScheme(const std::string& layer, const TransformerStorage& s, 
     if (s.bits < 9 || s.bits > 16) return bad("scheme fp16 needs bits 9..16");
   } else if (s.scheme == kTransformerInt8Rows) {
     if (s.bits != 8 || !embedding) return bad("scheme int8_weight_per_row needs bits 8 on the embeddings");
+  } else if (s.scheme == kTransformerGroupwise) {
+    if (s.bits < 4 || s.bits > 7) return bad("scheme groupwise needs bits 4..7");
+    if (s.group_size <= 0) return bad("scheme groupwise needs a positive group_size");
   } else if (s.scheme == kTransformerInt8PerChannel || s.scheme == kTransformerInt8PerTensor) {
     if (s.bits != 8 || embedding) return bad(absl::StrCat("scheme ", s.scheme, " needs bits 8 on a linear layer"));
   } else {
@@ -229,11 +238,21 @@ absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string
     if (IsInt8(s)) return torch::kInt8;
     return s.scheme == kTransformerFp16 ? torch::kFloat16 : torch::kFloat32;
   };
-  // A quantizable weight [rows, cols] (+ its scale when int8).
+  // A quantizable weight [rows, cols] (+ its scale when int8, or its packed tensors).
   auto check_weight = [&](const std::string& module, const std::string& layer, int64_t rows,
                           int64_t cols) -> absl::Status {
-    SHRINK_RETURN_IF_ERROR(check(module + ".weight", weight_type(layer), {rows, cols}));
     const TransformerStorage& s = StorageOf(c, layer);
+    if (IsGroupwise(s)) {
+      SHRINK_RETURN_IF_ERROR(check(module + ".weight_packed", torch::kUInt8, {PackedCodeBytes(rows * cols, s.bits)}));
+      SHRINK_RETURN_IF_ERROR(check(module + ".weight_scales", torch::kFloat16, {rows, NumGroups(cols, s.group_size)}));
+      SHRINK_RETURN_IF_ERROR(check(module + ".weight_zeros", torch::kFloat16, {rows, NumGroups(cols, s.group_size)}));
+      PackedTensors t{w.tensors.at(module + ".weight_packed"), w.tensors.at(module + ".weight_scales"),
+                      w.tensors.at(module + ".weight_zeros")};
+      auto packed = FromTensors(t, rows, cols, s.bits, s.group_size, module);
+      if (!packed.ok()) return fail(packed.status().message());
+      return absl::OkStatus();
+    }
+    SHRINK_RETURN_IF_ERROR(check(module + ".weight", weight_type(layer), {rows, cols}));
     if (!IsInt8(s)) return absl::OkStatus();
     const int64_t out = w.tensors.at(module + ".weight").size(0);
     const std::string scale = module + ".weight_scale";
@@ -246,10 +265,13 @@ absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string
   };
   auto dims = [&](const std::string& name, int64_t d) {
     auto it = w.tensors.find(name);
+    if (it == w.tensors.end() && d == 0 && absl::EndsWith(name, ".weight")) it = w.tensors.find(name + "_scales");
     return it == w.tensors.end() || it->second.dim() <= d ? int64_t{-1} : it->second.size(d);
   };
-  // The embedding table fixes vocab and hidden; config.json must agree with it.
-  const int64_t vocab = dims("word.weight", 0), hidden = dims("word.weight", 1);
+  // The embedding table fixes vocab and hidden; config.json must agree with it (packed tables
+  // fix only the vocabulary).
+  const bool packed_table = w.tensors.count("word.weight") == 0 && w.tensors.count("word.weight_scales") > 0;
+  const int64_t vocab = dims("word.weight", 0), hidden = packed_table ? c.hidden : dims("word.weight", 1);
   if (vocab < 0 || hidden < 0) return fail("missing or malformed tensor word.weight (the word embeddings)");
   if (vocab != c.vocab_size) return fail("config vocab_size is ", c.vocab_size, " but the word embeddings have ", vocab, " rows");
   if (hidden != c.hidden) return fail("config hidden size is ", c.hidden, " but the word embeddings are ", hidden, " wide");
@@ -323,7 +345,9 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   // Base models (BertModel, GPT2Model) are saved without the prefix; task models with it.
   const std::vector<ModuleEntry> modules = Modules(c);
   const std::string standard = BasePrefix(c.family);
-  const std::string probe = modules[0].hf + ".weight";
+  // Packed (4..7-bit) word embeddings are stored as ".weight_packed".
+  const std::string probe =
+      modules[0].hf + (StorageOf(c, "embeddings").scheme == kTransformerGroupwise ? ".weight_packed" : ".weight");
   std::string prefix;
   if (file->Find(standard + probe) != nullptr) {
     prefix = standard;
@@ -365,6 +389,32 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
       }
       continue;
     }
+    if (IsGroupwise(storage) && !m.hf.empty()) {
+      // Packed codes and their scales / zero points travel as stored (no Conv1D transposition).
+      bool all = true;
+      for (const char* suffix : kPackedSuffixes) {
+        auto t = get(absl::StrCat(base, m.hf, suffix));
+        if (!t.ok()) {
+          if (t.status().code() != absl::StatusCode::kNotFound) return t.status();
+          all = false;
+          break;
+        }
+        w.tensors[m.canonical + suffix] = *t;
+      }
+      if (!all) {
+        if (m.layer == "head") {
+          head_initialised = true;
+          continue;
+        }
+        return missing(absl::StrCat(base, m.hf, ".weight_packed (and _scales, _zeros)"));
+      }
+      if (m.kind == ModuleKind::kDense) {
+        auto bias = get(absl::StrCat(base, m.hf, ".bias"));
+        if (!bias.ok()) return missing(absl::StrCat(base, m.hf, ".bias"));
+        w.tensors[m.canonical + ".bias"] = widen(*bias, false);
+      }
+      continue;
+    }
     if (m.kind == ModuleKind::kEmbedding) {
       const std::string name = absl::StrCat(base, m.hf, ".weight");
       auto t = get(name);
@@ -383,6 +433,38 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
     const std::string block = m.canonical.substr(0, m.canonical.rfind('.') + 1);  // "blocks.N.attention."
     const std::string hf = fused ? absl::StrCat(base, "h.", block.substr(7, block.find('.', 7) - 7), ".attn.c_attn")
                                  : base + m.hf;
+    if (fused && IsGroupwise(storage)) {
+      // One packed [3 * inner, hidden] matrix: split by rows into q, k, v.
+      PackedTensors stored;
+      for (const auto& [suffix, slot] : {std::pair<const char*, torch::Tensor*>{".weight_packed", &stored.packed},
+                                         {".weight_scales", &stored.scales},
+                                         {".weight_zeros", &stored.zeros}}) {
+        auto t = get(hf + suffix);
+        if (!t.ok()) return t.status().code() == absl::StatusCode::kNotFound ? missing(hf + suffix) : t.status();
+        *slot = *t;
+      }
+      auto bias = get(hf + ".bias");
+      if (!bias.ok()) return bias.status().code() == absl::StatusCode::kNotFound ? missing(hf + ".bias") : bias.status();
+      const int64_t rows = stored.scales.dim() == 2 ? stored.scales.size(0) : 0;
+      if (rows % 3 != 0 || rows == 0 || bias->dim() != 1 || bias->size(0) != rows) {
+        return absl::InvalidArgumentError(absl::StrCat(weights_path, ": tensor ", hf, ".weight_scales ",
+                                                       ShapeText(stored.scales), " / bias ", ShapeText(*bias),
+                                                       " do not split into q, k, v"));
+      }
+      auto packed = FromTensors(stored, rows, c.hidden, storage.bits, storage.group_size, absl::StrCat(weights_path, ": ", hf));
+      if (!packed.ok()) return packed.status();
+      SHRINK_ASSIGN_OR_RETURN(std::vector<PackedGroupWeight> parts, SplitRows(*packed, 3));
+      auto bs = widen(*bias, false).chunk(3, 0);
+      const char* names[] = {"q", "k", "v"};
+      for (int p = 0; p < 3; ++p) {
+        PackedTensors t = ToTensors(parts[p]);
+        w.tensors[block + names[p] + ".weight_packed"] = t.packed;
+        w.tensors[block + names[p] + ".weight_scales"] = t.scales;
+        w.tensors[block + names[p] + ".weight_zeros"] = t.zeros;
+        w.tensors[block + names[p] + ".bias"] = bs[p].contiguous();
+      }
+      continue;
+    }
     auto weight = get(hf + ".weight");
     if (!weight.ok()) {
       const bool head = m.layer == "head";
@@ -480,8 +562,9 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
   };
   for (const ModuleEntry& m : Modules(c)) {
     const std::string base = m.prefixed ? prefix : "";
-    const std::vector<std::string> suffixes = m.kind == ModuleKind::kEmbedding ? std::vector<std::string>{".weight", ".weight_scale"}
-                                                                                : std::vector<std::string>{".weight", ".bias", ".weight_scale"};
+    std::vector<std::string> suffixes = m.kind == ModuleKind::kEmbedding ? std::vector<std::string>{".weight", ".weight_scale"}
+                                                                          : std::vector<std::string>{".weight", ".bias", ".weight_scale"};
+    suffixes.insert(suffixes.end(), std::begin(kPackedSuffixes), std::end(kPackedSuffixes));
     if (m.hf.empty()) {  // GPT-2 q/k/v: written once, fused, on q
       if (!absl::EndsWith(m.canonical, ".q")) continue;
       const std::string block = m.canonical.substr(0, m.canonical.size() - 1);
@@ -489,6 +572,21 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
       const std::string hf = absl::StrCat(base, "h.", index, ".attn.c_attn");
       for (const std::string& suffix : suffixes) {
         if (w.tensors.count(block + "q" + suffix) == 0) continue;
+        if (suffix == ".weight_packed") {
+          // Concatenating the code streams row-wise = packing the fused [3 * inner, hidden] matrix.
+          const TransformerStorage& s = StorageOf(c, m.layer);
+          std::vector<PackedGroupWeight> packed;
+          for (const char* p : {"q", "k", "v"}) {
+            PackedTensors t{w.tensors.at(block + p + ".weight_packed"), w.tensors.at(block + p + ".weight_scales"),
+                            w.tensors.at(block + p + ".weight_zeros")};
+            SHRINK_ASSIGN_OR_RETURN(PackedGroupWeight one,
+                                    FromTensors(t, t.scales.size(0), c.hidden, s.bits, s.group_size, block + p));
+            packed.push_back(std::move(one));
+          }
+          SHRINK_ASSIGN_OR_RETURN(PackedGroupWeight fused, ConcatRows(packed));
+          SHRINK_RETURN_IF_ERROR(put(hf + suffix, ToTensors(fused).packed));
+          continue;
+        }
         std::vector<torch::Tensor> parts;
         for (const char* p : {"q", "k", "v"}) {
           SHRINK_ASSIGN_OR_RETURN(torch::Tensor t, at(block + p + suffix));
@@ -503,7 +601,9 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
     for (const std::string& suffix : suffixes) {
       auto it = w.tensors.find(m.canonical + suffix);
       if (it == w.tensors.end()) {
-        if (suffix == ".weight_scale") continue;
+        const bool packed = w.tensors.count(m.canonical + ".weight_packed") > 0;
+        if (suffix != ".weight" && suffix != ".bias") continue;
+        if (suffix == ".weight" && packed) continue;
         return absl::InvalidArgumentError(absl::StrCat("missing tensor ", m.canonical, suffix));
       }
       torch::Tensor t = it->second;
@@ -521,7 +621,50 @@ absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const
   return WriteFileAtomic(absl::StrCat(dir, "/", kConfigFile), TransformerConfigJson(weights.config));
 }
 
+const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module) {
+  for (const auto& group : TransformerLayerGroups(config)) {
+    for (const auto& m : group.modules) {
+      if (m == module) return StorageOf(config, group.name);
+    }
+  }
+  return StorageOf(config, "");
+}
+
+int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module) {
+  auto rows = [&](const std::string& producer) -> int64_t {
+    for (const char* suffix : {".weight", ".weight_scales"}) {
+      auto it = weights.tensors.find(producer + suffix);
+      if (it != weights.tensors.end() && it->second.dim() >= 1) return it->second.size(0);
+    }
+    return -1;
+  };
+  auto ends = [&](const std::string& tail) { return absl::EndsWith(module, tail); };
+  if (ends("attention.o")) return rows(module.substr(0, module.size() - 1) + "q");
+  if (ends("ffn.fc2")) return rows(module.substr(0, module.size() - 3) + "fc1");
+  return weights.config.hidden;
+}
+
+absl::StatusOr<torch::Tensor> ModuleWeightFp32(const TransformerWeights& weights, const std::string& module) {
+  if (weights.tensors.count(module + ".weight_packed") > 0) {
+    const TransformerStorage& s = ModuleStorage(weights.config, module);
+    PackedTensors t{weights.tensors.at(module + ".weight_packed"), weights.tensors.at(module + ".weight_scales"),
+                    weights.tensors.at(module + ".weight_zeros")};
+    const int64_t rows = t.scales.dim() == 2 ? t.scales.size(0) : -1;
+    SHRINK_ASSIGN_OR_RETURN(PackedGroupWeight packed,
+                            FromTensors(t, rows, ModuleInputs(weights, module), s.bits, s.group_size, module));
+    return DequantizedTensor(packed);
+  }
+  auto it = weights.tensors.find(module + ".weight");
+  if (it == weights.tensors.end()) return absl::InvalidArgumentError(absl::StrCat("missing tensor ", module, ".weight"));
+  return Float32ModuleWeight(weights, module);
+}
+
 torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::string& module) {
+  if (weights.tensors.count(module + ".weight_packed") > 0) {
+    auto w = ModuleWeightFp32(weights, module);
+    TORCH_CHECK(w.ok(), std::string(w.status().message()));
+    return *w;
+  }
   const torch::Tensor& t = weights.tensors.at(module + ".weight");
   if (t.scalar_type() == torch::kInt8) {
     const torch::Tensor& scale = weights.tensors.at(module + ".weight_scale");
@@ -546,6 +689,15 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
   }
   for (auto& [module, d] : dense) {
     const TransformerStorage& s = StorageOf(c, module_layer[module]);
+    if (IsGroupwise(s)) {
+      // The packed weight, dequantized, computes on the int8 kernel (per-channel requantization);
+      // without per-channel ONEDNN it stays fp32 (copied with the parameters below).
+      SHRINK_ASSIGN_OR_RETURN(torch::Tensor fp32, ModuleWeightFp32(weights, module));
+      if (!OnednnLinearAcceptsPerChannel()) continue;
+      SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(QuantizePerChannel(fp32), weights.tensors.at(module + ".bias")));
+      d->UseInt8(kernel);
+      continue;
+    }
     if (!IsInt8(s)) continue;
     QuantizedWeight q{weights.tensors.at(module + ".weight"), weights.tensors.at(module + ".weight_scale")};
     SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias")));
@@ -554,11 +706,17 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
   auto params = net->named_parameters();
   for (auto& item : params) {
     const std::string& name = item.key();
-    auto it = weights.tensors.find(name);
-    if (it == weights.tensors.end()) return absl::InternalError(absl::StrCat("no stored tensor for parameter ", name));
-    torch::Tensor value = absl::EndsWith(name, ".weight") && it->second.scalar_type() == torch::kInt8
-                              ? Float32ModuleWeight(weights, name.substr(0, name.size() - 7))
-                              : it->second.to(torch::kFloat32);
+    const bool is_weight = absl::EndsWith(name, ".weight");
+    const std::string module = is_weight ? name.substr(0, name.size() - 7) : "";
+    torch::Tensor value;
+    if (is_weight && weights.tensors.count(module + ".weight_packed") > 0) {
+      SHRINK_ASSIGN_OR_RETURN(value, ModuleWeightFp32(weights, module));
+    } else {
+      auto it = weights.tensors.find(name);
+      if (it == weights.tensors.end()) return absl::InternalError(absl::StrCat("no stored tensor for parameter ", name));
+      value = is_weight && it->second.scalar_type() == torch::kInt8 ? Float32ModuleWeight(weights, module)
+                                                                     : it->second.to(torch::kFloat32);
+    }
     if (value.sizes() != item.value().sizes()) {
       return absl::InternalError(absl::StrCat("parameter ", name, " is ", ShapeText(item.value()), ", stored ", ShapeText(value)));
     }
@@ -568,6 +726,12 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
   if (c.is_decoder() && IsInt8(StorageOf(c, "embeddings")) && OnednnLinearAcceptsPerChannel()) {
     QuantizedWeight q{weights.tensors.at("word.weight"), weights.tensors.at("word.weight_scale")};
     SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(q, torch::zeros({c.vocab_size})));
+  }
+  // GPT-2 with 4..7-bit embeddings: the tied head uses the same dequantized table, requantized
+  // per row to int8 for the kernel (lookups use the dequantized rows themselves).
+  if (c.is_decoder() && IsGroupwise(StorageOf(c, "embeddings")) && OnednnLinearAcceptsPerChannel()) {
+    SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8,
+                            Int8Linear::Create(QuantizePerChannel(net->word->weight.detach()), torch::zeros({c.vocab_size})));
   }
   return net;
 }

@@ -24,9 +24,13 @@ inline constexpr char kTransformerFp16[] = "fp16";                         // F1
 inline constexpr char kTransformerInt8PerChannel[] = "int8_dynamic_per_channel";  // linears: int8 kernel
 inline constexpr char kTransformerInt8PerTensor[] = "int8_dynamic_per_tensor";    // linears: int8 kernel
 inline constexpr char kTransformerInt8Rows[] = "int8_weight_per_row";     // embeddings: widened at load
+// 4..7 bits: "<module>.weight_packed" (U8 codes, row-major [out, in] even for GPT-2's Conv1D),
+// "<module>.weight_scales" / ".weight_zeros" (F16 [out, groups]). Linears compute with the
+// dequantized weight requantized per channel to int8 (ONEDNN); embeddings are widened at load.
+inline constexpr char kTransformerGroupwise[] = "groupwise";
 
-// A transformer exactly as stored: canonical name -> tensor (fp32, fp16, or int8 with
-// "<module>.weight_scale" beside it).
+// A transformer exactly as stored: canonical name -> tensor (fp32, fp16, int8 with
+// "<module>.weight_scale" beside it, or group-wise packed as above).
 struct TransformerWeights {
   TransformerConfig config;
   std::map<std::string, torch::Tensor> tensors;
@@ -67,8 +71,17 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
 // Writes config.json + model.safetensors into `dir`, each atomically.
 absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir);
 
-// The fp32 weight a stored module weight stands for (widened / dequantized).
+// The fp32 weight a stored module weight stands for (widened / dequantized); errors name the tensor.
+absl::StatusOr<torch::Tensor> ModuleWeightFp32(const TransformerWeights& weights, const std::string& module);
+
+// The same for weights known to be valid (throws c10::Error otherwise).
 torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::string& module);
+
+// Input width of a module's weight: hidden, or the kept heads / FFN width for attention.o / ffn.fc2.
+int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module);
+
+// The storage of the policy layer that owns `module` (fp32 for unknown modules).
+const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module);
 
 // The runtime module (eval mode) built from validated weights.
 absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights);

@@ -211,7 +211,18 @@ absl::StatusOr<TransformerConfig> ParseTransformerConfig(const std::string& text
           !bits->is_number_integer() || !scheme->is_string()) {
         return r.Error(absl::StrCat("shrink_quantization.", it.key()), "needs integer \"bits\" and string \"scheme\"");
       }
-      c.storage[it.key()] = {bits->get<int>(), scheme->get<std::string>()};
+      TransformerStorage storage{bits->get<int>(), scheme->get<std::string>()};
+      if (auto group = it.value().find("group_size"); group != it.value().end()) {
+        if (!group->is_number_integer() || group->get<int64_t>() <= 0) {
+          return r.Error(absl::StrCat("shrink_quantization.", it.key(), ".group_size"), "must be a positive integer");
+        }
+        storage.group_size = group->get<int64_t>();
+      }
+      if (auto method = it.value().find("method"); method != it.value().end()) {
+        if (!method->is_string()) return r.Error(absl::StrCat("shrink_quantization.", it.key(), ".method"), "must be a string");
+        storage.method = method->get<std::string>();
+      }
+      c.storage[it.key()] = storage;
     }
   }
   if (auto compressed = json.find("shrink_compressed"); compressed != json.end()) {
@@ -268,6 +279,8 @@ std::string TransformerConfigJson(const TransformerConfig& c) {
   for (const auto& [layer, storage] : c.storage) {
     if (storage.scheme == "fp32") continue;
     quantization[layer] = {{"bits", storage.bits}, {"scheme", storage.scheme}};
+    if (storage.group_size > 0) quantization[layer]["group_size"] = storage.group_size;
+    if (!storage.method.empty()) quantization[layer]["method"] = storage.method;
   }
   out["shrink_quantization"] = quantization;
   if (c.compressed) {

@@ -28,10 +28,13 @@ struct TransformerLayerShape {
   bool operator==(const TransformerLayerShape& o) const { return heads == o.heads && intermediate == o.intermediate; }
 };
 
-// How one compressible layer's weights are stored (bits 32 = fp32, 9..16 = fp16, 8 = int8).
+// How one compressible layer's weights are stored (bits 32 = fp32, 9..16 = fp16, 8 = int8,
+// 4..7 = group-wise packed codes with fp16 scales and zero points per group of inputs).
 struct TransformerStorage {
   int bits = 32;
   std::string scheme = "fp32";
+  int64_t group_size = 0;  // group-wise schemes: inputs sharing one scale / zero point
+  std::string method;      // group-wise schemes: "gptq" (calibrated) or "rtn" (round to nearest)
 };
 
 struct TransformerConfig {
