@@ -9,8 +9,12 @@
 
 namespace shrink::agent {
 
-// Predicted weight bytes of the model after `actions` (one per layer, in
-// order). Pruning a layer's outputs also shrinks the next layer's inputs.
+// Predicted weight bytes of the model after `actions` (one per layer, in order), priced
+// exactly as the worker stores them (common/policy.h StoredWeightBytes: packed 4..7-bit
+// codes + fp16 group scales/zeros, int8 + row scales, fp16, fp32; biases and norms fp32).
+// Pruning a CNN layer's outputs also shrinks the next layer's inputs; a transformer
+// block whose attention and ffn both reach the maximum prune ratio counts as removed
+// (worker/transformer_compress.h kRemoveBlockPrune), except the last one left.
 double EstimateBytes(const v1::ModelDescription& model, const std::vector<v1::LayerAction>& actions);
 
 // Predicted bytes after / bytes before.
@@ -18,8 +22,8 @@ double EstimateSizeRatio(const v1::ModelDescription& model,
                          const std::vector<v1::LayerAction>& actions);
 
 // Makes `actions` meet `target_size` (a size ratio): first lowers bits to 8
-// on the largest layers, then raises prune ratios of prunable layers evenly,
-// up to 0.9. Returns whether the target is met.
+// on the largest layers, then to 4, then raises prune ratios of prunable
+// layers evenly, up to 0.9. Returns whether the target is met.
 bool ClampToSizeTarget(const v1::ModelDescription& model, double target_size,
                        std::vector<v1::LayerAction>* actions);
 

@@ -14,15 +14,16 @@
 #include <vector>
 
 #include "agent/budget.h"
+#include "agent/environment.h"
 #include "agent/search.h"
 #include "common/policy.h"
 
 namespace shrink::agent {
 namespace {
 
-// The bit widths a proposal uses, in the order a mutation steps along.
-constexpr int kBitLevels[] = {8, 16, 32};
-constexpr int kNumBitLevels = 3;
+// The bit widths a proposal uses, in the order a mutation steps along (the agent's levels).
+constexpr const int* kBitLevels = kActionBitLevels;
+constexpr int kNumBitLevels = kNumActionBitLevels;
 
 // Population size bounds: enough diversity to select from, yet small enough
 // that a short budget still spends most evaluations on offspring.
@@ -162,7 +163,7 @@ class EvolutionSearch : public Search {
   }
 
   // Either nudges the prune ratio (prunable layers only) or moves the bit
-  // width one level along 8 / 16 / 32.
+  // width one level along kActionBitLevels (4 / 8 / 16 / 32).
   void MutateLayer(int index, v1::LayerAction* action) {
     std::bernoulli_distribution coin(0.5);
     if (context_.model.layers(index).prunable() && coin(rng_)) {

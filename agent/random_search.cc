@@ -3,6 +3,7 @@
 #include <random>
 
 #include "agent/budget.h"
+#include "agent/environment.h"
 #include "agent/search.h"
 #include "common/policy.h"
 
@@ -17,8 +18,7 @@ class RandomSearch : public Search {
 
   v1::Policy Propose() override {
     std::uniform_real_distribution<double> prune(0.0, kMaxPrune);
-    std::uniform_int_distribution<int> bits_choice(0, 2);
-    static constexpr int kBits[] = {8, 16, 32};
+    std::uniform_int_distribution<int> bits_choice(0, kNumActionBitLevels - 1);
     std::vector<v1::LayerAction> actions;
     for (const auto& layer : context_.model.layers()) {
       v1::LayerAction a;
@@ -26,7 +26,7 @@ class RandomSearch : public Search {
       // Square the draw: most useful prune ratios are small.
       double u = prune(rng_) / kMaxPrune;
       a.set_prune(layer.prunable() ? kMaxPrune * u * u : 0.0);
-      a.set_bits(kBits[bits_choice(rng_)]);
+      a.set_bits(kActionBitLevels[bits_choice(rng_)]);
       actions.push_back(a);
     }
     ClampToSizeTarget(context_.model, context_.goal.target_size(), &actions);

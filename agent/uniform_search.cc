@@ -15,7 +15,7 @@ class UniformSearch : public Search {
   explicit UniformSearch(const SearchContext& context) : context_(context) {
     // Every uniform (prune, bits) setting that fits, gentlest first.
     std::vector<std::pair<double, std::vector<v1::LayerAction>>> fitting;
-    for (int bits : {32, 16, 8}) {
+    for (int bits : {32, 16, 8, 4}) {
       for (int step = 0; step <= 18; ++step) {
         double prune = 0.05 * step;
         std::vector<v1::LayerAction> actions;
@@ -46,7 +46,7 @@ class UniformSearch : public Search {
       for (const auto& layer : context.model.layers()) {
         v1::LayerAction a;
         a.set_name(layer.name());
-        a.set_bits(8);
+        a.set_bits(kMinBits);
         a.set_prune(layer.prunable() ? kMaxPrune : 0.0);
         actions.push_back(a);
       }

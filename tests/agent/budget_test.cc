@@ -67,6 +67,53 @@ TEST(EstimateBytesTest, Fp16IsTwoBytesPerWeightPlusFp32Bias) {
   EXPECT_DOUBLE_EQ(EstimateBytes(Cnn(), Uniform(Cnn(), 0.0, 12)), 2 * 421408 + 4 * 234);
 }
 
+TEST(EstimateBytesTest, FourToSevenBitsArePackedCodesPlusFp16ScaleAndZeroPerGroup) {
+  // Rows of cols inputs: ceil(cols / 128) groups per row, 4 bytes (fp16 scale + zero) each.
+  // conv1 [32, 9]: 1 group; conv2 [64, 288]: 3; fc1 [128, 3136]: 25; fc2 [10, 128]: 1.
+  const double codes = (288 * 4 + 7) / 8 + (18432 * 4 + 7) / 8 + (401408 * 4 + 7) / 8 + (1280 * 4 + 7) / 8;
+  const double groups = 32 * 1 + 64 * 3 + 128 * 25 + 10 * 1;
+  EXPECT_DOUBLE_EQ(EstimateBytes(Cnn(), Uniform(Cnn(), 0.0, 4)), codes + 4 * groups + 4 * 234);
+  // 5 bits: 5/8 of a byte per weight, same groups.
+  const double codes5 = (288 * 5 + 7) / 8 + (18432 * 5 + 7) / 8 + (401408 * 5 + 7) / 8 + (1280 * 5 + 7) / 8;
+  EXPECT_DOUBLE_EQ(EstimateBytes(Cnn(), Uniform(Cnn(), 0.0, 5)), codes5 + 4 * groups + 4 * 234);
+}
+
+TEST(EstimateBytesTest, TransformerSublayersArePricedPerModuleAndDoNotChain) {
+  // One block of a BERT-like model: hidden 256, 4 heads of 64, FFN 1024, vocab+positions 1000.
+  v1::ModelDescription model;
+  v1::LayerInfo embeddings = Layer("embeddings", "embedding", 1000, 256, 1, false, 1);
+  embeddings.set_params(1000 * 256 + 2 * 256);
+  *model.add_layers() = embeddings;
+  *model.add_layers() = Layer("encoder.layer.0.attention", "attention", 256, 4, 4 * 64, true, 1);
+  *model.add_layers() = Layer("encoder.layer.0.ffn", "ffn", 256, 1024, 2, true, 1);
+  const std::vector<v1::LayerAction> actions = {Action("embeddings", 0, 4), Action("encoder.layer.0.attention", 0.5, 8),
+                                                Action("encoder.layer.0.ffn", 0.25, 5)};
+  // embeddings: 1000 rows of 256 at 4 bits (2 groups per row) + LayerNorm.
+  const double embedding = 1000 * 256 / 2 + 4 * 1000 * 2 + 4 * 512;
+  // attention: 2 of 4 heads left (inner 128): q, k, v [128, 256] and o [256, 128] int8 with
+  // row scales; biases 3 * 128 + 256 and the LayerNorm.
+  const double attention = 4 * 128 * 256 + 4 * (3 * 128 + 256) + 4 * (3 * 128 + 3 * 256);
+  // ffn: 768 neurons left: fc1 [768, 256] (2 groups per row), fc2 [256, 768] (6 groups).
+  const double ffn = (768 * 256 * 5 + 7) / 8 * 2 + 4 * (768 * 2 + 256 * 6) + 4 * (768 + 3 * 256);
+  EXPECT_DOUBLE_EQ(EstimateBytes(model, actions), embedding + attention + ffn);
+}
+
+TEST(EstimateBytesTest, TransformerBlockAtMaximumPruneCountsAsRemovedButOneStays) {
+  v1::ModelDescription model;
+  for (int b = 0; b < 2; ++b) {
+    *model.add_layers() = Layer("h." + std::to_string(b) + ".attention", "attention", 64, 4, 4 * 16, true, 1);
+    *model.add_layers() = Layer("h." + std::to_string(b) + ".ffn", "ffn", 64, 256, 2, true, 1);
+  }
+  auto all = Uniform(model, kMaxPrune, 32);
+  // Block 0 goes; block 1 (the last left) is pruned to 1 head of 16 and 26 of 256 neurons.
+  const double block1 = 4.0 * (4 * 16 * 64 + 3 * 16 + 3 * 64) + 4.0 * (2 * 26 * 64 + 26 + 3 * 64);
+  EXPECT_DOUBLE_EQ(EstimateBytes(model, all), block1);
+  // One sublayer at the maximum is ordinary pruning.
+  auto half = Uniform(model, 0.0, 32);
+  half[0].set_prune(kMaxPrune);
+  EXPECT_GT(EstimateBytes(model, half), EstimateBytes(model, all));
+}
+
 TEST(EstimateBytesTest, MixedPolicyByHand) {
   // conv1: unchanged, 1x32x9 fp32 + bias               = 1152 + 128   = 1280
   // conv2: half its 64 channels pruned, int8: 32x32x9  = 9216 + 32*8  = 9472
@@ -159,11 +206,15 @@ TEST(ClampToSizeTargetTest, LowersBitsOfLargestLayerFirstAndStopsWhenMet) {
 TEST(ClampToSizeTargetTest, LowersAllBitsBeforeAnyPruning) {
   std::vector<v1::LayerAction> actions = Uniform(Cnn(), 0.0, 16);
   ASSERT_TRUE(ClampToSizeTarget(Cnn(), 0.25, &actions));
-  for (const auto& a : actions) EXPECT_EQ(a.bits(), 8) << a.name();
-  // All-int8 is ~0.2513, just above 0.25: a little pruning finishes the job.
+  // All-int8 is ~0.2513, just above 0.25: the largest layer (fc1) then goes to 4 bits,
+  // which meets it without any pruning.
   EXPECT_GT(EstimateSizeRatio(Cnn(), Uniform(Cnn(), 0.0, 8)), 0.25);
-  EXPECT_GT(actions[2].prune(), 0.0);
-  EXPECT_LE(actions[2].prune(), 0.05);
+  EXPECT_EQ(actions[0].bits(), 8);
+  EXPECT_EQ(actions[1].bits(), 8);
+  EXPECT_EQ(actions[2].bits(), 4);
+  EXPECT_EQ(actions[3].bits(), 8);
+  for (const auto& a : actions) EXPECT_DOUBLE_EQ(a.prune(), 0.0) << a.name();
+  EXPECT_LE(EstimateSizeRatio(Cnn(), actions), 0.25);
 }
 
 TEST(ClampToSizeTargetTest, MeetsQuarterTarget) {
@@ -182,7 +233,9 @@ TEST(ClampToSizeTargetTest, MeetsTenthTargetByEvenPruningWithinLimits) {
   EXPECT_DOUBLE_EQ(actions[1].prune(), actions[2].prune());
   EXPECT_LE(actions[0].prune(), kMaxPrune);
   EXPECT_DOUBLE_EQ(actions[3].prune(), 0.0);
-  for (const auto& a : actions) EXPECT_EQ(a.bits(), 8) << a.name();
+  // All-4-bit (~0.13) does not reach 0.1 alone: every layer is at 4 bits before pruning.
+  EXPECT_GT(EstimateSizeRatio(Cnn(), Uniform(Cnn(), 0.0, 4)), 0.1);
+  for (const auto& a : actions) EXPECT_EQ(a.bits(), 4) << a.name();
 }
 
 TEST(ClampToSizeTargetTest, PrunesOnlyAsMuchAsNeeded) {
@@ -210,10 +263,10 @@ TEST(ClampToSizeTargetTest, ImpossibleTargetReportsFalseAtMaximumPrune) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_LE(actions[i].prune(), kMaxPrune) << actions[i].name();
     EXPECT_NEAR(actions[i].prune(), kMaxPrune, 1e-9) << actions[i].name();
-    EXPECT_EQ(actions[i].bits(), 8);
+    EXPECT_EQ(actions[i].bits(), 4);
   }
   EXPECT_DOUBLE_EQ(actions[3].prune(), 0.0);
-  EXPECT_EQ(actions[3].bits(), 8);
+  EXPECT_EQ(actions[3].bits(), 4);
 }
 
 TEST(ClampToSizeTargetTest, NeverExceedsMaximumPruneFromAHighStart) {

@@ -55,7 +55,7 @@ TEST(EnvironmentTest, ReducedSoFarAndPreviousActionFollowTheEpisode) {
   EXPECT_EQ(first[11], 0.f) << "nothing removed yet";
   EXPECT_EQ(first[13], 0.f) << "target 1.0 needs nothing removed";
   for (int k = 14; k < 17; ++k) EXPECT_EQ(first[k], 0.f);
-  ActionVector applied = env.Step({1.f, 0.f, 0.25f});  // conv1: prune 0.9, 8 bits
+  ActionVector applied = env.Step({1.f, 0.f, 0.25f});  // conv1: prune 0.9, 4 bits
   StateVector second = env.State();
   EXPECT_GT(second[11], 0.f);
   EXPECT_FLOAT_EQ(second[14], applied[0]);
@@ -125,12 +125,14 @@ TEST(EnvironmentTest, EveryEpisodeMeetsTheSizeTarget) {
 TEST(EnvironmentTest, ClampLeavesFittingActionsAlone) {
   Environment env(Cnn(), 1.0);
   std::vector<ActionVector> applied;
-  Walk(&env, {{0.2f, 0.9f, 0.f}, {0.4f, 0.5f, 0.f}, {0.6f, 0.1f, 1.f}, {0.9f, 0.9f, 0.f}}, &applied);
+  Walk(&env, {{0.2f, 0.9f, 0.f}, {0.4f, 0.6f, 0.f}, {0.6f, 0.3f, 1.f}, {0.9f, 0.1f, 0.f}}, &applied);
   v1::Policy policy = env.ToPolicy();
   EXPECT_NEAR(policy.layers(0).prune(), 0.2 * kMaxPrune, 1e-6);
+  // Four bit levels (4, 8, 16, 32), a quarter of [0, 1] each.
   EXPECT_EQ(policy.layers(0).bits(), 32);
   EXPECT_EQ(policy.layers(1).bits(), 16);
   EXPECT_EQ(policy.layers(2).bits(), 8);
+  EXPECT_EQ(policy.layers(3).bits(), 4);
   EXPECT_DOUBLE_EQ(policy.layers(2).distill(), 1.0);
   EXPECT_EQ(policy.layers(3).prune(), 0.0) << "the output layer is never pruned";
 }
@@ -141,7 +143,7 @@ TEST(EnvironmentTest, ClampCompressesTheLastLayersWhenTheFirstAreGentle) {
   v1::Policy policy = env.ToPolicy();
   // conv1 and conv2 are small: the big fc1 has to take the cut.
   EXPECT_EQ(policy.layers(0).bits(), 32);
-  EXPECT_EQ(policy.layers(2).bits(), 8);
+  EXPECT_EQ(policy.layers(2).bits(), 4);  // the lowest level first, then just enough pruning
   EXPECT_GT(policy.layers(2).prune(), 0.5);
   EXPECT_LE(EstimateSizeRatio(Cnn(), Actions(policy)), 0.1);
 }

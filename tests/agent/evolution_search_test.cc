@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/budget.h"
+#include "agent/environment.h"
 #include "agent/search.h"
 #include "common/policy.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -97,7 +98,7 @@ void ExpectValid(const v1::Policy& policy, double target, const std::string& whe
   auto resolved = ResolvePolicy(policy, Cnn());
   EXPECT_TRUE(resolved.ok()) << resolved.status();
   for (const auto& action : policy.layers()) {
-    EXPECT_TRUE(action.bits() == 8 || action.bits() == 16 || action.bits() == 32) << action.bits();
+    EXPECT_THAT(kActionBitLevels, ::testing::Contains(action.bits())) << action.bits();
     EXPECT_GE(action.prune(), 0.0);
     EXPECT_LE(action.prune(), kMaxPrune);
     EXPECT_EQ(action.distill(), 0.0);
@@ -341,14 +342,15 @@ TEST(EvolutionSearchTest, OffspringConcentrateNearTheBestPruneRatio) {
 }
 
 TEST(EvolutionSearchTest, OffspringConcentrateNearTheBestBitWidth) {
-  // About a third of random proposals keep conv2 at 32 bits (random search
-  // would stay there); selection and one-level bit moves must make most
-  // offspring do so, even though the population starts with few winners.
+  // About a quarter of random proposals keep conv2 at 32 bits (one of four
+  // levels; random search would stay there); selection and one-level bit
+  // moves must make clearly more offspring do so, even though the population
+  // starts with few winners.
   for (uint64_t seed : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}) {
     Means means = InitialAndOffspringMeans(seed, PreferFullPrecisionConv2, PreferFullPrecisionConv2);
     EXPECT_LT(means.initial, 0.5) << "seed " << seed;
-    EXPECT_GT(means.offspring, 0.5) << "seed " << seed;
-    EXPECT_GT(means.offspring, means.initial + 0.2) << "seed " << seed;
+    EXPECT_GE(means.offspring, 0.25) << "seed " << seed;
+    EXPECT_GT(means.offspring, means.initial + 0.15) << "seed " << seed;
   }
 }
 

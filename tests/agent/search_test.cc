@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "agent/budget.h"
+#include "agent/environment.h"
 #include "common/policy.h"
 #include "google/protobuf/util/message_differencer.h"
 
@@ -204,7 +205,7 @@ TEST(RandomSearchTest, UsesOnlySupportedBitWidths) {
   for (int i = 0; i < 30; ++i) {
     v1::Policy policy = search->Propose();
     for (const auto& a : policy.layers()) {
-      EXPECT_TRUE(a.bits() == 8 || a.bits() == 16 || a.bits() == 32) << a.bits();
+      EXPECT_THAT(kActionBitLevels, ::testing::Contains(a.bits())) << a.bits();
       EXPECT_GE(a.prune(), 0.0);
       EXPECT_LE(a.prune(), kMaxPrune);
     }
@@ -258,18 +259,18 @@ TEST(UniformSearchTest, FirstProposalIsTheLargestUniformSettingThatFits) {
 }
 
 TEST(UniformSearchTest, LastProposalOfAFullBudgetIsTheMostAggressive) {
-  // A budget larger than the grid walks every fitting setting; the last is int8 at 90%.
+  // A budget larger than the grid walks every fitting setting; the last is 4 bits at 90%.
   auto search = Make("uniform", Context(0.25, 1000));
   ASSERT_NE(search, nullptr);
   v1::Policy previous = search->Propose();
   v1::Policy last = previous;
-  for (int i = 1; i < 57; ++i) {
+  for (int i = 1; i < 200; ++i) {
     v1::Policy next = search->Propose();
     if (Ratio(next) > Ratio(previous)) break;  // wrapped around to the start
     last = next;
     previous = next;
   }
-  EXPECT_EQ(last.layers(0).bits(), 8);
+  EXPECT_EQ(last.layers(0).bits(), 4);
   EXPECT_NEAR(last.layers(0).prune(), kMaxPrune, 1e-9);
 }
 
@@ -295,10 +296,10 @@ TEST(UniformSearchTest, ImpossibleTargetProposesTheMostAggressiveSetting) {
   ASSERT_NE(search, nullptr);
   v1::Policy policy = search->Propose();
   for (int l = 0; l < 3; ++l) {
-    EXPECT_EQ(policy.layers(l).bits(), 8);
+    EXPECT_EQ(policy.layers(l).bits(), 4);
     EXPECT_DOUBLE_EQ(policy.layers(l).prune(), kMaxPrune);
   }
-  EXPECT_EQ(policy.layers(3).bits(), 8);
+  EXPECT_EQ(policy.layers(3).bits(), 4);
   EXPECT_DOUBLE_EQ(policy.layers(3).prune(), 0.0);
 }
 
