@@ -389,9 +389,12 @@ absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint) {
         QuantizedWeight weight{checkpoint.tensors.at(layer + ".weight"), checkpoint.tensors.at(layer + ".weight_scale")};
         SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(weight, bias));
         net->UseInt8(layer, std::move(kernel));
-      } else if (storage.scheme == kSchemeGroupwise && OnednnLinearAcceptsPerChannel()) {
-        // The dequantized packed weight runs on the int8 kernel, requantized per channel.
-        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(QuantizePerChannel(Float32Weight(checkpoint, layer)), bias));
+      } else if (storage.scheme == kSchemeGroupwise) {
+        // The dequantized packed weight runs on the int8 kernel, requantized per channel (per tensor
+        // where ONEDNN takes no per-channel scales).
+        torch::Tensor fp32 = Float32Weight(checkpoint, layer);
+        QuantizedWeight q = OnednnLinearAcceptsPerChannel() ? QuantizePerChannel(fp32) : QuantizePerTensor(fp32);
+        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, bias));
         net->UseInt8(layer, std::move(kernel));
       } else {
         linear->weight.copy_(Float32Weight(checkpoint, layer));

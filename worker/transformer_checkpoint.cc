@@ -690,11 +690,11 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
   for (auto& [module, d] : dense) {
     const TransformerStorage& s = StorageOf(c, module_layer[module]);
     if (IsGroupwise(s)) {
-      // The packed weight, dequantized, computes on the int8 kernel (per-channel requantization);
-      // without per-channel ONEDNN it stays fp32 (copied with the parameters below).
+      // The packed weight, dequantized, computes on the int8 kernel: requantized per channel, or per
+      // tensor where this LibTorch's ONEDNN linear takes no per-channel scales (Debian's).
       SHRINK_ASSIGN_OR_RETURN(torch::Tensor fp32, ModuleWeightFp32(weights, module));
-      if (!OnednnLinearAcceptsPerChannel()) continue;
-      SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(QuantizePerChannel(fp32), weights.tensors.at(module + ".bias")));
+      QuantizedWeight q = OnednnLinearAcceptsPerChannel() ? QuantizePerChannel(fp32) : QuantizePerTensor(fp32);
+      SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias")));
       d->UseInt8(kernel);
       continue;
     }
