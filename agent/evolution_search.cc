@@ -106,6 +106,7 @@ class EvolutionSearch : public Search {
       double u = unit(rng_);
       action.set_prune(layer.prunable() ? kMaxPrune * u * u : 0.0);
       action.set_bits(kBitLevels[bit_level(rng_)]);
+      action.set_distill(kBaselineDistill);
       actions.push_back(action);
     }
     return actions;

@@ -27,6 +27,7 @@ class RandomSearch : public Search {
       double u = prune(rng_) / kMaxPrune;
       a.set_prune(layer.prunable() ? kMaxPrune * u * u : 0.0);
       a.set_bits(kActionBitLevels[bits_choice(rng_)]);
+      a.set_distill(kBaselineDistill);
       actions.push_back(a);
     }
     ClampToSizeTarget(context_.model, context_.goal.target_size(), &actions);

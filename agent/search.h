@@ -22,6 +22,11 @@ struct SearchContext {
   std::string init_state;
 };
 
+// Distillation strength the baselines (uniform, random, evolution) give every layer: they
+// search prune ratios and bits only, and distill at full strength as a human recipe would.
+// DDPG chooses each layer's strength itself.
+inline constexpr double kBaselineDistill = 1.0;
+
 // Proposes policies and learns from their measured results.
 // Thread-compatible: the scheduler serialises calls under its own lock.
 // Propose may be called several times before any Observe (candidates run in

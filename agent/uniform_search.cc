@@ -24,6 +24,7 @@ class UniformSearch : public Search {
           a.set_name(layer.name());
           a.set_bits(bits);
           a.set_prune(layer.prunable() ? prune : 0.0);
+          a.set_distill(kBaselineDistill);
           actions.push_back(a);
         }
         double ratio = EstimateSizeRatio(context.model, actions);
@@ -48,6 +49,7 @@ class UniformSearch : public Search {
         a.set_name(layer.name());
         a.set_bits(kMinBits);
         a.set_prune(layer.prunable() ? kMaxPrune : 0.0);
+        a.set_distill(kBaselineDistill);
         actions.push_back(a);
       }
       plan_.push_back(ToPolicy(actions));

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/command_util.h"
@@ -251,6 +252,8 @@ int RunApply(int argc, char** argv) {
       {"task", "task to measure both models on (default: fashion-mnist for the cnn, none for transformers)", ""},
       {"split", "validation | test", "test"},
       {"importance", "how pruning ranks heads / neurons: magnitude | activation (on the task's training data)", "magnitude"},
+      {"distill-steps", "distillation steps at strength 1 (scaled by the policy's mean distill; needs --task)",
+       std::to_string(worker::kFinalDistillSteps)},
       {"threads", "intra-op threads (0 = all cores)", "0"},
       kLatencyBatchFlag,
       kSeqLenFlag,
@@ -276,7 +279,12 @@ int RunApply(int argc, char** argv) {
   if (!data.ok()) return Failure(data.status());
   // The same code path as the search's candidates; 4..7-bit layers calibrate on the task's data.
   worker::ApplyOptions apply;
-  apply.calibration = *data;
+  apply.data = *data;
+  if (!absl::SimpleAtoi(args->Get("distill-steps"), &apply.distill.max_steps) || apply.distill.max_steps < 0) {
+    return UsageError(absl::InvalidArgumentError(absl::StrCat("--distill-steps ", args->Get("distill-steps"),
+                                                              " is not a count >= 0")),
+                      synopsis, flags);
+  }
   if (args->Get("importance") == "activation") {
     apply.criterion = worker::PruneCriterion::kActivation;
   } else if (args->Get("importance") != "magnitude") {

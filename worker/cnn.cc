@@ -15,11 +15,14 @@ CnnImpl::CnnImpl(const CnnWidths& widths) : widths_(widths) {
   dropout = register_module("dropout", torch::nn::Dropout(kCnnDropout));
 }
 
-torch::Tensor CnnImpl::forward(torch::Tensor x) {
+torch::Tensor CnnImpl::forward(torch::Tensor x, std::vector<torch::Tensor>* features) {
   x = torch::max_pool2d(torch::relu(conv1(x)), 2);
+  if (features != nullptr) features->push_back(x);
   x = torch::max_pool2d(torch::relu(conv2(x)), 2);
+  if (features != nullptr) features->push_back(x);
   x = x.flatten(1);
   x = torch::relu(fc1 ? fc1(x) : fc1_int8->Forward(x));
+  if (features != nullptr) features->push_back(x);
   x = dropout(x);
   return fc2 ? fc2(x) : fc2_int8->Forward(x);
 }

@@ -32,8 +32,9 @@ class CnnImpl : public torch::nn::Module {
  public:
   explicit CnnImpl(const CnnWidths& widths = CnnWidths());
 
-  // Logits [N, classes] for images [N, in_channels, 28, 28].
-  torch::Tensor forward(torch::Tensor x);
+  // Logits [N, classes] for images [N, in_channels, 28, 28]. When `features` is given, the
+  // feature maps of conv1, conv2 (after ReLU and pooling) and fc1 (after ReLU) go into it.
+  torch::Tensor forward(torch::Tensor x, std::vector<torch::Tensor>* features = nullptr);
 
   // Makes `layer` ("fc1" or "fc2") run through an int8 kernel; its fp32 Linear is dropped.
   void UseInt8(const std::string& layer, std::shared_ptr<const Int8Linear> kernel);

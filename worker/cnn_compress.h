@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
 #include "worker/cnn_checkpoint.h"
+#include "worker/model.h"
 
 namespace shrink::worker {
 
@@ -39,10 +40,19 @@ std::map<std::string, torch::Tensor> RecordCnnInputs(const CnnCheckpoint& checkp
 absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits,
                                           const std::map<std::string, torch::Tensor>& inputs = {});
 
-// Pruning then quantization under validated `actions`; 4..7-bit layers are calibrated on
-// `calibration` images (undefined = RTN). The result is marked compressed.
+// Training images and settings for distilling during compression (undefined images = none).
+struct CnnDistillation {
+  torch::Tensor images, labels;
+  DistillOptions options;
+};
+
+// Pruning, distillation, then quantization under validated `actions`. When the actions'
+// distill strengths buy steps (DistillSteps), pruning runs in two stages, each followed by
+// distillation from `fp32` (one stage when nothing is pruned). 4..7-bit layers are calibrated
+// on `calibration` images (undefined = RTN). The result is marked compressed.
 absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
                                           const std::vector<shrink::v1::LayerAction>& actions,
-                                          const torch::Tensor& calibration = torch::Tensor());
+                                          const torch::Tensor& calibration = torch::Tensor(),
+                                          const CnnDistillation& distill = {});
 
 }  // namespace shrink::worker

@@ -116,13 +116,22 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::ve
                                                                    const std::string& policy_json,
                                                                    const ApplyOptions& options) const {
   torch::Tensor images;
-  if (options.calibration.images) {
-    auto split = FindSplit(*options.calibration.images, "train");
+  if (options.data.images) {
+    auto split = FindSplit(*options.data.images, "train");
     if (split.ok() && (*split)->images.size(0) > 0) {
       images = (*split)->images.narrow(0, 0, std::min<int64_t>(kCalibrationExamples, (*split)->images.size(0)));
     }
   }
-  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images));
+  CnnDistillation distill;
+  distill.options = options.distill;
+  if (options.data.images && options.distill.max_steps > 0) {
+    auto split = FindSplit(*options.data.images, "train");
+    if (split.ok() && (*split)->images.size(0) > 0) {
+      distill.images = (*split)->images;
+      distill.labels = (*split)->labels;
+    }
+  }
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images, distill));
   compressed.policy_json = policy_json;
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed)));
   return std::unique_ptr<ModelBackend>(std::move(backend));

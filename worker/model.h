@@ -68,10 +68,30 @@ enum class PruneCriterion {
   kActivation,  // transformers: activations on the calibration data (magnitude without data; CNN: magnitude)
 };
 
+// Knowledge distillation from the uncompressed model (the teacher) while a policy is applied:
+// pruning runs in two stages (half the ratio, distill, the rest, distill), then quantization.
+// The loss is the task loss + temperature-scaled KL on the logits + each layer's feature
+// matching (transformers: block outputs and attention maps; CNN: feature maps) weighted by
+// that layer's distill strength. Steps = max_steps x the policy's mean distill strength.
+struct DistillOptions {
+  int64_t max_steps = 0;        // optimizer steps at strength 1 everywhere; 0 = no distillation
+  int64_t batch_size = 32;      // training examples per step
+  double learning_rate = 0;     // AdamW; 0 = the family's default (transformers 1e-4, CNN 5e-4)
+  double temperature = 2.0;     // softens teacher and student logits in the KL term
+  uint64_t seed = 0;            // batch order and dropout
+};
+
+// Distillation steps per candidate during search (brief) and for the finalized model (full).
+inline constexpr int64_t kSearchDistillSteps = 30;
+inline constexpr int64_t kFinalDistillSteps = 300;
+
 // Options of Model::Apply.
 struct ApplyOptions {
-  TaskData calibration;  // 4..7-bit layers calibrate (GPTQ) on its first training examples; empty = RTN
+  // The task's data: 4..7-bit layers calibrate (GPTQ) on its first training examples (empty =
+  // round to nearest); distillation trains on its training split (empty = no distillation).
+  TaskData data;
   PruneCriterion criterion = PruneCriterion::kMagnitude;
+  DistillOptions distill;
 };
 
 // Options for Model::Profile.
@@ -104,10 +124,10 @@ class Model {
   // "shrink-cnn", "bert", "distilbert", "roberta" or "gpt2".
   std::string ModelType() const;
 
-  // A new model with the policy applied (structural pruning, then quantization). 4..7-bit
-  // layers are calibrated with GPTQ on the options' calibration data (first training
-  // examples) when given, else rounded to nearest. Only an uncompressed model can be
-  // compressed (FailedPrecondition otherwise).
+  // A new model with the policy applied (structural pruning, distillation when the policy asks
+  // for it and options.distill allows steps, then quantization). 4..7-bit layers are calibrated
+  // with GPTQ on the options' data (first training examples) when given, else rounded to
+  // nearest. Only an uncompressed model can be compressed (FailedPrecondition otherwise).
   absl::StatusOr<std::unique_ptr<Model>> Apply(const shrink::v1::Policy& policy,
                                                const ApplyOptions& options = ApplyOptions()) const;
 

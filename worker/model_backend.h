@@ -36,7 +36,7 @@ class ModelBackend {
   virtual bool IsUncompressed() const = 0;
   // A new backend with validated `actions` (one per described layer) applied; 4..7-bit
   // layers are calibrated (GPTQ) on the first kCalibrationExamples training examples of
-  // options.calibration when it has data, else rounded to nearest.
+  // options.data when it has data, else rounded to nearest.
   virtual absl::StatusOr<std::unique_ptr<ModelBackend>> Compress(const std::vector<shrink::v1::LayerAction>& actions,
                                                                  const std::string& policy_json,
                                                                  const ApplyOptions& options) const = 0;

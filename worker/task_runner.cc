@@ -71,7 +71,11 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
   if (task.kind() != v1::Task::EVALUATE && task.kind() != v1::Task::FINALIZE) {
     return absl::InvalidArgumentError(absl::StrCat("unknown task kind ", task.kind()));
   }
-  SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<Model> compressed, loaded->model->Apply(task.policy(), ApplyOptions{*data}));
+  // Candidates distill briefly; the finalized model gets the full budget.
+  ApplyOptions apply;
+  apply.data = *data;
+  apply.distill.max_steps = task.kind() == v1::Task::FINALIZE ? kFinalDistillSteps : kSearchDistillSteps;
+  SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<Model> compressed, loaded->model->Apply(task.policy(), apply));
   SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, eval_options_));
   *result.mutable_evaluation() = CompareToBaseline(metrics, baseline);
   if (task.kind() == v1::Task::FINALIZE) {

@@ -62,13 +62,15 @@ SelfAttentionImpl::SelfAttentionImpl(int64_t hidden, int64_t heads_, int64_t hea
   dropout = register_module("dropout", torch::nn::Dropout(p));
 }
 
-torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& bias) {
+torch::Tensor SelfAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& bias, torch::Tensor* probs_out) {
   const int64_t b = x.size(0), t = x.size(1);
   auto split = [&](const torch::Tensor& y) { return y.view({b, t, heads, head_dim}).transpose(1, 2); };
   torch::Tensor qh = split(q(x)), kh = split(k(x)), vh = split(v(x));
   torch::Tensor scores = torch::matmul(qh, kh.transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
   if (bias.defined()) scores = scores + bias;
-  torch::Tensor probs = dropout(torch::softmax(scores, -1));
+  torch::Tensor probs = torch::softmax(scores, -1);
+  if (probs_out != nullptr) *probs_out = probs;
+  probs = dropout(probs);
   if (head_mask.defined()) probs = probs * head_mask.view({1, heads, 1, 1});
   torch::Tensor context = torch::matmul(probs, vh).transpose(1, 2).reshape({b, t, heads * head_dim});
   return o(context);
@@ -91,13 +93,22 @@ TransformerBlockImpl::TransformerBlockImpl(const TransformerConfig& config, cons
   dropout = register_module("dropout", torch::nn::Dropout(0.1));
 }
 
-torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& bias) {
+torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& bias, TransformerTrace* trace) {
+  torch::Tensor probs;
+  torch::Tensor* probs_out = trace != nullptr ? &probs : nullptr;
+  torch::Tensor out;
   if (pre_ln) {
-    torch::Tensor h = x + dropout(attention(ln1(x), bias));
-    return h + dropout(ffn(ln2(h)));
+    torch::Tensor h = x + dropout(attention(ln1(x), bias, probs_out));
+    out = h + dropout(ffn(ln2(h)));
+  } else {
+    torch::Tensor h = ln1(x + dropout(attention(x, bias, probs_out)));
+    out = ln2(h + dropout(ffn(h)));
   }
-  torch::Tensor h = ln1(x + dropout(attention(x, bias)));
-  return ln2(h + dropout(ffn(h)));
+  if (trace != nullptr) {
+    trace->hidden.push_back(out);
+    trace->attention.push_back(probs);
+  }
+  return out;
 }
 
 TransformerImpl::TransformerImpl(const TransformerConfig& config, double p) : config_(config) {
@@ -154,10 +165,10 @@ torch::Tensor TransformerImpl::AttentionBias(const torch::Tensor& mask, int64_t 
   return bias;
 }
 
-torch::Tensor TransformerImpl::Encode(const torch::Tensor& ids, const torch::Tensor& mask) {
+torch::Tensor TransformerImpl::Encode(const torch::Tensor& ids, const torch::Tensor& mask, TransformerTrace* trace) {
   torch::Tensor x = Embed(ids, mask);
   torch::Tensor bias = AttentionBias(mask, ids.size(1));
-  for (auto& block : block_list) x = block(x, bias);
+  for (auto& block : block_list) x = block(x, bias, trace);
   if (final_ln) x = final_ln(x);
   return x;
 }

@@ -32,12 +32,19 @@ class DenseImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Dense);
 
+// Intermediate tensors of one forward pass, recorded for distillation (Encode's `trace`).
+struct TransformerTrace {
+  std::vector<torch::Tensor> hidden;     // each block's output [B, T, H]
+  std::vector<torch::Tensor> attention;  // each block's attention probabilities [B, heads, T, T]
+};
+
 // Multi-head self-attention; heads = q rows / head_dim.
 class SelfAttentionImpl : public torch::nn::Module {
  public:
   SelfAttentionImpl(int64_t hidden, int64_t heads, int64_t head_dim, double dropout);
   // x [B, T, H]; `bias` [B, 1, T|1, T] additive (0 or a large negative), may be undefined.
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias);
+  // The attention probabilities (before dropout) go to *probs when given.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias, torch::Tensor* probs = nullptr);
   // Attention of head `h` is multiplied by head_mask[h] when defined (tests: masked original).
   torch::Tensor head_mask;
 
@@ -62,7 +69,8 @@ TORCH_MODULE(FeedForward);
 class TransformerBlockImpl : public torch::nn::Module {
  public:
   TransformerBlockImpl(const TransformerConfig& config, const TransformerLayerShape& shape);
-  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias);
+  // Appends the block's output and attention probabilities to *trace when given.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& bias, TransformerTrace* trace = nullptr);
 
   SelfAttention attention{nullptr};
   FeedForward ffn{nullptr};
@@ -78,8 +86,9 @@ class TransformerImpl : public torch::nn::Module {
   // (normal(0, 0.02), zero biases, unit LayerNorms).
   explicit TransformerImpl(const TransformerConfig& config, double dropout = 0.1);
 
-  // Final hidden states [B, T, H] for token ids [B, T] and mask [B, T] (1 = token, 0 = padding).
-  torch::Tensor Encode(const torch::Tensor& ids, const torch::Tensor& mask);
+  // Final hidden states [B, T, H] for token ids [B, T] and mask [B, T] (1 = token, 0 = padding);
+  // every block's output and attention go to *trace when given.
+  torch::Tensor Encode(const torch::Tensor& ids, const torch::Tensor& mask, TransformerTrace* trace = nullptr);
   // Encoders: class logits [B, num_labels]. Decoders: next-token logits [B, T, V].
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask);
   // Encoder head on hidden states: logits from the first token.

@@ -12,6 +12,7 @@
 #include "worker/model_impl.h"
 #include "worker/text_data.h"
 #include "worker/tokenizer.h"
+#include "worker/distill.h"
 #include "worker/transformer_compress.h"
 
 namespace shrink::worker {
@@ -202,7 +203,7 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
   std::vector<CalibrationBatch> batches;
   bool needs_data = options.criterion == PruneCriterion::kActivation;
   for (const auto& action : actions) needs_data = needs_data || (action.bits() >= kMinBits && action.bits() <= 7);
-  const TextDataset* text = options.calibration.text.get();
+  const TextDataset* text = options.data.text.get();
   if (needs_data && text != nullptr && tokenizer && !text->train.empty() &&
       text->IsLanguageModelling() == weights.config.is_decoder()) {
     std::vector<std::string> texts;
@@ -216,7 +217,26 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
   }
   const PruneImportance importance =
       options.criterion == PruneCriterion::kActivation ? PruneImportance::kActivation : PruneImportance::kMagnitude;
-  SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed, CompressTransformer(weights, actions, batches, importance));
+  // Distillation trains on the training split: as many examples as its steps can use.
+  TransformerDistillation distill;
+  distill.options = options.distill;
+  const int64_t steps = DistillSteps(actions, options.distill.max_steps);
+  if (steps > 0 && text != nullptr && tokenizer && !text->train.empty() &&
+      text->IsLanguageModelling() == weights.config.is_decoder()) {
+    const bool lm = text->IsLanguageModelling();
+    const int64_t batch = std::max<int64_t>(1, options.distill.batch_size);
+    const size_t count = std::min<size_t>(text->train.size(), static_cast<size_t>(steps * batch));
+    std::vector<std::string> texts;
+    std::vector<int64_t> labels;
+    for (size_t i = 0; i < count; ++i) {
+      texts.push_back(text->train[i].text);
+      if (!lm) labels.push_back(text->train[i].label);
+    }
+    const int64_t max_length = std::min<int64_t>(kTextMaxLength, weights.config.max_sequence());
+    distill.train = TokenizeBatches(*tokenizer, texts, labels, lm, max_length, batch, PadId());
+  }
+  SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed,
+                          CompressTransformer(weights, actions, batches, importance, distill));
   compressed.config.policy_json = policy_json;
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(compressed), tokenizer));
   return std::unique_ptr<ModelBackend>(std::move(backend));

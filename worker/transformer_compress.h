@@ -17,6 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
+#include "worker/model.h"
+#include "worker/transformer_backend.h"
 #include "worker/transformer_checkpoint.h"
 
 namespace shrink::worker {
@@ -79,14 +81,23 @@ enum class PruneImportance {
   kActivation,  // activations on the calibration batches (ActivationImportance); magnitude without them
 };
 
-// Pruning then quantization under validated `actions` (one per layer, in
-// TransformerLayerGroups order): blocks whose attention and FFN both reach
-// kRemoveBlockPrune are removed, other heads / neurons pruned by `importance`;
-// 4..7-bit linears are calibrated on `calibration` (recorded on the pruned fp32
-// model) when given. The result is marked compressed.
+// Training data and settings for distilling during compression (empty `train` = none).
+struct TransformerDistillation {
+  std::vector<TokenBatch> train;
+  DistillOptions options;
+};
+
+// Pruning, distillation, then quantization under validated `actions` (one per layer, in
+// TransformerLayerGroups order): blocks whose attention and FFN both reach kRemoveBlockPrune
+// are removed, other heads / neurons pruned by `importance`. When the actions' distill
+// strengths buy steps (DistillSteps), pruning runs in two stages, each followed by
+// distillation from `fp32` (one stage after pruning when nothing is pruned). 4..7-bit
+// linears are calibrated on `calibration` (recorded on the final fp32 student) when given.
+// The result is marked compressed.
 absl::StatusOr<TransformerWeights> CompressTransformer(const TransformerWeights& fp32,
                                                        const std::vector<shrink::v1::LayerAction>& actions,
                                                        const std::vector<CalibrationBatch>& calibration = {},
-                                                       PruneImportance importance = PruneImportance::kMagnitude);
+                                                       PruneImportance importance = PruneImportance::kMagnitude,
+                                                       const TransformerDistillation& distill = {});
 
 }  // namespace shrink::worker

@@ -101,7 +101,7 @@ void ExpectValid(const v1::Policy& policy, double target, const std::string& whe
     EXPECT_THAT(kActionBitLevels, ::testing::Contains(action.bits())) << action.bits();
     EXPECT_GE(action.prune(), 0.0);
     EXPECT_LE(action.prune(), kMaxPrune);
-    EXPECT_EQ(action.distill(), 0.0);
+    EXPECT_EQ(action.distill(), kBaselineDistill);
   }
   EXPECT_EQ(policy.layers(3).prune(), 0.0);  // the output layer is not prunable
   EXPECT_LE(Ratio(policy), target);

@@ -1,0 +1,35 @@
+#include "worker/distill.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace shrink::worker {
+
+int64_t DistillSteps(const std::vector<shrink::v1::LayerAction>& actions, int64_t max_steps) {
+  if (actions.empty() || max_steps <= 0) return 0;
+  double sum = 0;
+  for (const auto& action : actions) sum += std::clamp(action.distill(), 0.0, 1.0);
+  return static_cast<int64_t>(std::llround(static_cast<double>(max_steps) * sum / static_cast<double>(actions.size())));
+}
+
+torch::Tensor SoftTargetLoss(const torch::Tensor& student, const torch::Tensor& teacher, double temperature,
+                             const torch::Tensor& row_weights) {
+  torch::Tensor log_p_student = torch::log_softmax(student / temperature, -1);
+  torch::Tensor log_p_teacher = torch::log_softmax(teacher / temperature, -1);
+  torch::Tensor per_row = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1);
+  const double scale = temperature * temperature;
+  if (!row_weights.defined()) return per_row.mean() * scale;
+  return (per_row * row_weights).sum() / row_weights.sum().clamp_min(1.0) * scale;
+}
+
+torch::Tensor RelativeSquaredError(const torch::Tensor& student, const torch::Tensor& teacher) {
+  return (student - teacher).pow(2).sum() / teacher.pow(2).sum().clamp_min(1e-12);
+}
+
+double SecondStagePrune(int64_t original, int64_t current, double ratio) {
+  const int64_t target = std::max<int64_t>(1, original - static_cast<int64_t>(std::llround(ratio * original)));
+  if (current <= target) return 0.0;
+  return static_cast<double>(current - target) / static_cast<double>(current);
+}
+
+}  // namespace shrink::worker
