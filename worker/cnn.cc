@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "worker/torch_device.h"
+
 namespace shrink::worker {
 
 CnnImpl::CnnImpl(const CnnWidths& widths) : widths_(widths) {
@@ -46,10 +48,11 @@ std::pair<double, int64_t> CnnAccuracy(Cnn& net, const torch::Tensor& images, co
   torch::NoGradGuard no_grad;
   const int64_t total = limit > 0 ? std::min(limit, labels.size(0)) : labels.size(0);
   int64_t correct = 0;
+  const torch::Device device = ModuleDevice(*net);  // batches go where the model is
   for (int64_t start = 0; start < total; start += batch_size) {
     const int64_t count = std::min(batch_size, total - start);
-    torch::Tensor logits = net->forward(images.narrow(0, start, count));
-    correct += logits.argmax(1).eq(labels.narrow(0, start, count)).sum().item<int64_t>();
+    torch::Tensor logits = net->forward(images.narrow(0, start, count).to(device));
+    correct += logits.argmax(1).to(torch::kCPU).eq(labels.narrow(0, start, count)).sum().item<int64_t>();
   }
   return {total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0, total};
 }

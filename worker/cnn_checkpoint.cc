@@ -372,7 +372,7 @@ torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& 
   return weight.to(torch::kFloat32);
 }
 
-absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint) {
+absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint, torch::Device device) {
   try {
     torch::NoGradGuard no_grad;
     Cnn net(checkpoint.widths);
@@ -387,7 +387,11 @@ absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint) {
       const LayerStorage& storage = checkpoint.storage.at(layer);
       if (storage.bits == 8) {
         QuantizedWeight weight{checkpoint.tensors.at(layer + ".weight"), checkpoint.tensors.at(layer + ".weight_scale")};
-        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(weight, bias));
+        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(weight, bias, device));
+        net->UseInt8(layer, std::move(kernel));
+      } else if (storage.scheme == kSchemeGroupwise && !device.is_cpu()) {
+        // GPUs: the dequantized packed weight itself, in fp16.
+        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::CreateOnDevice(Float32Weight(checkpoint, layer), bias, device));
         net->UseInt8(layer, std::move(kernel));
       } else if (storage.scheme == kSchemeGroupwise) {
         // The dequantized packed weight runs on the int8 kernel, requantized per channel (per tensor
@@ -402,6 +406,7 @@ absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint) {
       }
     }
     net->eval();
+    if (!device.is_cpu()) net->to(device);
     return net;
   } catch (const std::exception& e) {
     return absl::InternalError(absl::StrCat("building the CNN failed: ", e.what()));

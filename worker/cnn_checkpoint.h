@@ -78,7 +78,8 @@ torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& 
 // Inputs per output unit of `layer`'s weight (in * k * k for convs) under `widths`.
 int64_t CnnWeightColumns(const CnnWidths& widths, const std::string& layer);
 
-// The runtime module (eval mode): fp32 convs, fp32 or int8-kernel linears.
-absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint);
+// The runtime module (eval mode) on `device`: fp32 convs, fp32 or int8-kernel linears (on a GPU
+// the int8 / 4..7-bit linears compute with their dequantized weights in fp16, see Int8Linear).
+absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint, torch::Device device = torch::kCPU);
 
 }  // namespace shrink::worker

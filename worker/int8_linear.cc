@@ -89,8 +89,36 @@ bool OnednnLinearAcceptsPerChannel() {
   return accepted;
 }
 
+absl::StatusOr<std::shared_ptr<const Int8Linear>> Int8Linear::CreateOnDevice(const torch::Tensor& weight,
+                                                                            const torch::Tensor& bias,
+                                                                            torch::Device device) {
+  if (device.is_cpu()) return absl::InvalidArgumentError("Int8Linear::CreateOnDevice is for GPUs; the CPU uses Create");
+  if (weight.dim() != 2 || !bias.defined() || bias.dim() != 1 || bias.size(0) != weight.size(0)) {
+    return absl::InvalidArgumentError("device linear: weight must be 2-D [out, in] and bias [out]");
+  }
+  try {
+    torch::NoGradGuard no_grad;
+    auto layer = std::make_shared<Int8Linear>();
+    layer->half_weight_ = weight.detach().to(device, torch::kFloat16).contiguous();
+    layer->half_bias_ = bias.detach().to(device, torch::kFloat16).contiguous();
+    layer->out_features_ = weight.size(0);
+    layer->in_features_ = weight.size(1);
+    return std::shared_ptr<const Int8Linear>(std::move(layer));
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("moving a quantized linear to ", device.str(), ": ", e.what_without_backtrace()));
+  }
+}
+
 absl::StatusOr<std::shared_ptr<const Int8Linear>> Int8Linear::Create(const QuantizedWeight& weight,
-                                                                    const torch::Tensor& bias) {
+                                                                    const torch::Tensor& bias, torch::Device device) {
+  if (!device.is_cpu()) {
+    if (weight.values.dim() != 2 || weight.values.scalar_type() != torch::kInt8) {
+      return absl::InvalidArgumentError("int8 linear weight must be a 2-D int8 tensor");
+    }
+    // No int8 GEMM for dynamic-quantized linears on GPUs in LibTorch: the int8 weight is
+    // dequantized (exactly: int8 * scale) and computed in fp16 there.
+    return CreateOnDevice(Dequantize(weight), bias.to(torch::kFloat32), device);
+  }
   if (auto status = UseOnednnEngine(); !status.ok()) return status;
   if (weight.values.dim() != 2 || weight.values.scalar_type() != torch::kInt8) {
     return absl::InvalidArgumentError("int8 linear weight must be a 2-D int8 tensor");
@@ -108,6 +136,9 @@ absl::StatusOr<std::shared_ptr<const Int8Linear>> Int8Linear::Create(const Quant
 }
 
 torch::Tensor Int8Linear::Forward(const torch::Tensor& x) const {
+  if (half_weight_.defined()) {
+    return torch::linear(x.to(torch::kFloat16), half_weight_, half_bias_).to(x.scalar_type());
+  }
   // apply_dynamic only reads the packed weight, so concurrent calls are safe.
   return packed_->apply_dynamic(x.contiguous(), /*reduce_range=*/false);
 }

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/signals.h"
+#include "worker/device.h"
 #include "worker/worker_loop.h"
 #include "worker/worker_metrics.h"
 
@@ -23,7 +24,7 @@ const std::vector<shrink::FlagSpec> kFlags = {
     {"metrics", "serve /metrics on HOST:PORT (port 0 = any)", ""},
     {"slots", "tasks run at once", "1"},
     {"threads", "intra-op threads per task (0 = cores / slots)", "0"},
-    {"device", "cpu (cuda:N needs a CUDA build)", "cpu"},
+    {"device", "where models compute: cpu, or cuda:N with a CUDA LibTorch and a GPU", "cpu"},
     {"cache", "folder for fetched blobs and models", "/tmp/shrink-worker-cache"},
     {"name", "name shown in the coordinator's logs (default: host name)", ""},
     {"tls-ca", "PEM CA of the coordinator's certificate: connect with TLS", ""},
@@ -63,9 +64,9 @@ int Main(int argc, char** argv) {
     std::cerr << "shrink-worker: --slots must be >= 1 and --threads >= 0\n";
     return 2;
   }
-  if (args->Get("device") != "cpu") {
-    std::cerr << "shrink-worker: --device " << args->Get("device")
-              << " is not available in this build (CPU only)\n";
+  // A device this process cannot use is a usage error, reported before connecting anywhere.
+  if (auto device = shrink::worker::ValidateDevice(args->Get("device")); !device.ok()) {
+    std::cerr << "shrink-worker: --device: " << device.message() << "\n";
     return 2;
   }
   auto workers = args->GetInt("workers");

@@ -20,6 +20,7 @@
 #include "worker/fashion_mnist.h"
 #include "worker/int8_linear.h"
 #include "worker/model_impl.h"
+#include "worker/torch_device.h"
 #include "worker/transformer_config.h"
 
 namespace shrink::worker {
@@ -81,9 +82,10 @@ double Retention(const Quality& candidate, const Quality& baseline) {
 
 CnnBackend* Model::Impl::cnn() const { return dynamic_cast<CnnBackend*>(backend.get()); }
 
-absl::StatusOr<std::unique_ptr<CnnBackend>> MakeCnnBackend(CnnCheckpoint checkpoint) {
+absl::StatusOr<std::unique_ptr<CnnBackend>> MakeCnnBackend(CnnCheckpoint checkpoint, torch::Device device) {
   auto backend = std::make_unique<CnnBackend>();
-  SHRINK_ASSIGN_OR_RETURN(backend->net, BuildCnn(checkpoint));
+  SHRINK_ASSIGN_OR_RETURN(backend->net, BuildCnn(checkpoint, device));
+  backend->device = device;
   SHRINK_ASSIGN_OR_RETURN(std::string weights, CnnSafetensorsBytes(checkpoint));
   backend->bytes_ = static_cast<int64_t>(weights.size() + CnnConfigJson(checkpoint).size());
   backend->checkpoint = std::move(checkpoint);
@@ -133,7 +135,7 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::ve
   }
   SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images, distill));
   compressed.policy_json = policy_json;
-  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed)));
+  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed), device));
   return std::unique_ptr<ModelBackend>(std::move(backend));
 }
 
@@ -158,7 +160,7 @@ absl::StatusOr<Quality> CnnBackend::Measure(const TaskData& data, const std::str
 
 std::function<void()> CnnBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
   *examples = options.latency_batch;
-  torch::Tensor inputs = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels);
+  torch::Tensor inputs = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels).to(device);
   Cnn module = net;
   return [module, inputs]() mutable {
     torch::NoGradGuard no_grad;
@@ -168,21 +170,27 @@ std::function<void()> CnnBackend::LatencyProbe(const EvalOptions& options, int* 
 
 std::vector<double> CnnBackend::LayerTimes(const EvalOptions& options) const {
   torch::NoGradGuard no_grad;
-  torch::Tensor x = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels);
+  torch::Tensor x = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels).to(device);
   Cnn m = net;
   std::vector<double> ms(4, 0.0);
+  // Each stage's kernels must have run before its time is read (GPUs queue them).
+  auto stop = [this](std::chrono::steady_clock::time_point start) {
+    SynchronizeDevice(device);
+    return Millis(start);
+  };
+  SynchronizeDevice(device);
   auto start = std::chrono::steady_clock::now();
   x = torch::max_pool2d(torch::relu(m->conv1(x)), 2);
-  ms[0] = Millis(start);
+  ms[0] = stop(start);
   start = std::chrono::steady_clock::now();
   x = torch::max_pool2d(torch::relu(m->conv2(x)), 2).flatten(1);
-  ms[1] = Millis(start);
+  ms[1] = stop(start);
   start = std::chrono::steady_clock::now();
   x = torch::relu(m->fc1 ? m->fc1(x) : m->fc1_int8->Forward(x));
-  ms[2] = Millis(start);
+  ms[2] = stop(start);
   start = std::chrono::steady_clock::now();
   x = m->fc2 ? m->fc2(x) : m->fc2_int8->Forward(x);
-  ms[3] = Millis(start);
+  ms[3] = stop(start);
   return ms;
 }
 
@@ -198,7 +206,8 @@ std::unique_ptr<Model> WrapBackend(std::unique_ptr<ModelBackend> backend) {
 Model::Model() = default;
 Model::~Model() = default;
 
-absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir, const std::string& device_name) {
+  SHRINK_ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(device_name));
   return Guarded(absl::StrCat("loading model from ", dir), [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
     // model_type picks the family; each reader validates the rest.
     const std::string config_path = absl::StrCat(dir, "/", kConfigFile);
@@ -207,7 +216,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir) {
       nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
       if (config.is_object() && config.contains("model_type") && config["model_type"].is_string() &&
           IsTransformerModelType(config["model_type"].get<std::string>())) {
-        SHRINK_ASSIGN_OR_RETURN(auto backend, LoadTransformerBackend(dir));
+        SHRINK_ASSIGN_OR_RETURN(auto backend, LoadTransformerBackend(dir, device));
         return WrapBackend(std::move(backend));
       }
       if (config.is_object() && config.contains("model_type") && config["model_type"].is_string() &&
@@ -218,7 +227,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir) {
       }
     }
     SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint checkpoint, ReadCnnCheckpoint(dir));
-    SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(checkpoint)));
+    SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(checkpoint), device));
     return WrapBackend(std::move(backend));
   });
 }
@@ -229,6 +238,8 @@ shrink::v1::ModelDescription Model::Describe() const {
 }
 
 std::string Model::ModelType() const { return Describe().model_type(); }
+
+std::string Model::Device() const { return impl && impl->backend ? DeviceName(impl->backend->device) : "cpu"; }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Apply(const shrink::v1::Policy& policy, const ApplyOptions& options) const {
   if (!impl || !impl->backend) return absl::FailedPreconditionError("Apply on an empty model");
@@ -279,11 +290,14 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const TaskData& data, const 
     }
     int batch = 0;
     std::function<void()> probe = impl->backend->LatencyProbe(options, &batch);
+    const torch::Device device = impl->backend->device;
     for (int i = 0; i < options.warmup_runs; ++i) probe();
+    SynchronizeDevice(device);
     std::vector<double> times_ms;
     for (int i = 0; i < options.timed_runs; ++i) {
       auto start = std::chrono::steady_clock::now();
       probe();
+      SynchronizeDevice(device);  // a GPU returns before its kernels ran: wait for them
       times_ms.push_back(Millis(start));
     }
     metrics.set_latency_ms(Median(times_ms));

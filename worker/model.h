@@ -105,8 +105,12 @@ class Model {
  public:
   // Loads config.json + model.safetensors from `dir` (model_type shrink-cnn, bert,
   // distilbert, roberta or gpt2; transformers also load their tokenizer files when
-  // present); layer widths come from tensor shapes.
-  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& dir);
+  // present); layer widths come from tensor shapes. The model computes on `device`
+  // ("cpu" or "cuda:N", worker/device.h; InvalidArgument when unavailable): evaluation,
+  // latency, profiling and calibration run there, and models Apply makes stay there. On a
+  // GPU, int8 and 4..7-bit layers keep their stored form (same bytes) but compute with
+  // dequantized fp16 weights, since LibTorch's int8 linear kernels (ONEDNN) are CPU-only.
+  static absl::StatusOr<std::unique_ptr<Model>> Load(const std::string& dir, const std::string& device = "cpu");
 
   Model();
   ~Model();
@@ -123,6 +127,9 @@ class Model {
 
   // "shrink-cnn", "bert", "distilbert", "roberta" or "gpt2".
   std::string ModelType() const;
+
+  // The device it computes on: "cpu" or "cuda:N".
+  std::string Device() const;
 
   // A new model with the policy applied (structural pruning, distillation when the policy asks
   // for it and options.distill allows steps, then quantization). 4..7-bit layers are calibrated

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
@@ -52,6 +54,10 @@ class ModelBackend {
   virtual std::function<void()> LatencyProbe(const EvalOptions& options, int* examples) const = 0;
   // Milliseconds spent in each described layer during one forward pass of the probe batch.
   virtual std::vector<double> LayerTimes(const EvalOptions& options) const = 0;
+
+  // Where the runtime module computes; Compress builds its result there too. The stored form
+  // (checkpoint tensors) and the compression passes stay on the CPU.
+  c10::Device device = c10::kCPU;
 };
 
 }  // namespace shrink::worker

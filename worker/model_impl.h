@@ -41,14 +41,15 @@ class CnnBackend : public ModelBackend {
   int64_t bytes_ = 0;        // config.json + model.safetensors as Save writes them
 };
 
-// A CNN backend around `checkpoint` (validated): builds the runtime module.
-absl::StatusOr<std::unique_ptr<CnnBackend>> MakeCnnBackend(CnnCheckpoint checkpoint);
+// A CNN backend around `checkpoint` (validated): builds the runtime module on `device`.
+absl::StatusOr<std::unique_ptr<CnnBackend>> MakeCnnBackend(CnnCheckpoint checkpoint, torch::Device device = torch::kCPU);
 
 // A model around a backend.
 std::unique_ptr<Model> WrapBackend(std::unique_ptr<ModelBackend> backend);
 
-// Loads a transformer directory (transformer_backend.cc).
-absl::StatusOr<std::unique_ptr<ModelBackend>> LoadTransformerBackend(const std::string& dir);
+// Loads a transformer directory (transformer_backend.cc); its runtime module computes on `device`.
+absl::StatusOr<std::unique_ptr<ModelBackend>> LoadTransformerBackend(const std::string& dir,
+                                                                     torch::Device device = torch::kCPU);
 
 // Writes a random transformer of a preset shape (transformer_backend.cc).
 absl::Status InitTransformer(const std::string& arch, const std::string& preset, uint64_t seed,

@@ -43,8 +43,8 @@ v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics
   return e;
 }
 
-TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir)
-    : cache_(cache), eval_options_(eval_options), work_dir_(std::move(work_dir)) {}
+TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device)
+    : cache_(cache), eval_options_(eval_options), work_dir_(std::move(work_dir)), device_(std::move(device)) {}
 
 v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
   absl::Time start = absl::Now();
@@ -121,7 +121,7 @@ absl::StatusOr<std::shared_ptr<TaskRunner::LoadedModel>> TaskRunner::LoadModel(
     SHRINK_RETURN_IF_ERROR(PlaceFile(blob, absl::StrCat(dir, "/", f.name())));
   }
   auto loaded = std::make_shared<LoadedModel>();
-  SHRINK_ASSIGN_OR_RETURN(loaded->model, Model::Load(dir));
+  SHRINK_ASSIGN_OR_RETURN(loaded->model, Model::Load(dir, device_));
   models_[key] = loaded;
   return loaded;
 }

@@ -21,8 +21,9 @@ v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics
 // datasets and baseline accuracies are cached across tasks.
 class TaskRunner {
  public:
-  // `work_dir` holds materialised model folders and artifacts being uploaded.
-  TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir);
+  // `work_dir` holds materialised model folders and artifacts being uploaded; models load
+  // onto `device` ("cpu" or "cuda:N", validated by the caller).
+  TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device = "cpu");
 
   // Runs `task`, fetching blobs and uploading artifacts through `stub`.
   // Never throws; failures come back as a result with ok = false and the error.
@@ -48,6 +49,7 @@ class TaskRunner {
   BlobCache* const cache_;
   const EvalOptions eval_options_;
   const std::string work_dir_;
+  const std::string device_;
   std::mutex mu_;  // guards the two caches; loading happens under it (rare, and avoids double loads)
   std::map<std::string, std::shared_ptr<LoadedModel>> models_;            // by weights digest
   std::map<std::string, std::shared_ptr<const TaskData>> datasets_;  // by task name and data digests

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "worker/torch_device.h"
+
 namespace shrink::worker {
 namespace {
 
@@ -193,7 +195,14 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& ids, const torch::Te
 torch::Tensor TransformerImpl::ProfiledForward(const torch::Tensor& ids, const torch::Tensor& mask,
                                                std::vector<double>& ms) {
   ms.resize(2 + 2 * block_list.size(), 0.0);
+  // A stage's time is read once its kernels ran (GPUs queue them; nothing to wait for on the CPU).
+  const torch::Device device = ids.device();
+  SynchronizeDevice(device);
   auto start = std::chrono::steady_clock::now();
+  auto Since = [&device](std::chrono::steady_clock::time_point& start) {
+    SynchronizeDevice(device);
+    return shrink::worker::Since(start);
+  };
   torch::Tensor x = Embed(ids, mask);
   torch::Tensor bias = AttentionBias(mask, ids.size(1));
   ms[0] += Since(start);

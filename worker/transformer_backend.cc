@@ -13,6 +13,7 @@
 #include "worker/text_data.h"
 #include "worker/tokenizer.h"
 #include "worker/distill.h"
+#include "worker/torch_device.h"
 #include "worker/transformer_compress.h"
 
 namespace shrink::worker {
@@ -103,21 +104,25 @@ std::vector<TokenBatch> TokenizeBatches(const Tokenizer& tokenizer, const std::v
 }
 
 std::pair<double, int64_t> LmLoss(Transformer& net, const TokenBatch& batch) {
-  torch::Tensor logits = net->forward(batch.ids, batch.mask);
-  const int64_t t = batch.ids.size(1);
+  const torch::Device device = ModuleDevice(*net);
+  const torch::Tensor ids = batch.ids.to(device), mask = batch.mask.to(device);
+  torch::Tensor logits = net->forward(ids, mask);
+  const int64_t t = ids.size(1);
   if (t < 2) return {0.0, 0};
   torch::Tensor predicted = logits.narrow(1, 0, t - 1).reshape({-1, logits.size(2)});
-  torch::Tensor targets = batch.ids.narrow(1, 1, t - 1).reshape({-1});
-  torch::Tensor weights = batch.mask.narrow(1, 1, t - 1).reshape({-1}).to(torch::kFloat32);
+  torch::Tensor targets = ids.narrow(1, 1, t - 1).reshape({-1});
+  torch::Tensor weights = mask.narrow(1, 1, t - 1).reshape({-1}).to(torch::kFloat32);
   torch::Tensor nll = torch::nn::functional::cross_entropy(
       predicted, targets, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
   return {(nll * weights).sum().item<double>(), static_cast<int64_t>(weights.sum().item<double>())};
 }
 
 absl::StatusOr<std::unique_ptr<TransformerBackend>> MakeTransformerBackend(TransformerWeights weights,
-                                                                           std::shared_ptr<const Tokenizer> tokenizer) {
+                                                                           std::shared_ptr<const Tokenizer> tokenizer,
+                                                                           torch::Device device) {
   auto backend = std::make_unique<TransformerBackend>();
-  SHRINK_ASSIGN_OR_RETURN(backend->net, BuildTransformer(weights));
+  SHRINK_ASSIGN_OR_RETURN(backend->net, BuildTransformer(weights, device));
+  backend->device = device;
   SHRINK_ASSIGN_OR_RETURN(std::string bytes, TransformerSafetensorsBytes(weights));
   backend->bytes_ = static_cast<int64_t>(bytes.size() + TransformerConfigJson(weights.config).size());
   if (tokenizer) {
@@ -133,7 +138,7 @@ absl::StatusOr<std::unique_ptr<TransformerBackend>> MakeTransformerBackend(Trans
   return backend;
 }
 
-absl::StatusOr<std::unique_ptr<ModelBackend>> LoadTransformerBackend(const std::string& dir) {
+absl::StatusOr<std::unique_ptr<ModelBackend>> LoadTransformerBackend(const std::string& dir, torch::Device device) {
   SHRINK_ASSIGN_OR_RETURN(TransformerWeights weights, ReadTransformerCheckpoint(dir));
   std::shared_ptr<const Tokenizer> tokenizer;
   if (HasTokenizerFiles(dir)) {
@@ -145,7 +150,7 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> LoadTransformerBackend(const std::
     }
     tokenizer = std::move(loaded);
   }
-  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(weights), std::move(tokenizer)));
+  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(weights), std::move(tokenizer), device));
   return std::unique_ptr<ModelBackend>(std::move(backend));
 }
 
@@ -236,9 +241,9 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
     distill.train = TokenizeBatches(*tokenizer, texts, labels, lm, max_length, batch, PadId());
   }
   SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed,
-                          CompressTransformer(weights, actions, batches, importance, distill));
+                          CompressTransformer(weights, actions, batches, importance, distill, device));
   compressed.config.policy_json = policy_json;
-  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(compressed), tokenizer));
+  SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(compressed), tokenizer, device));
   return std::unique_ptr<ModelBackend>(std::move(backend));
 }
 
@@ -299,8 +304,8 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
   }
   int64_t correct = 0;
   for (const auto& batch : batches) {
-    torch::Tensor logits = module->forward(batch.ids, batch.mask);
-    correct += logits.argmax(1).eq(batch.labels).sum().item<int64_t>();
+    torch::Tensor logits = module->forward(batch.ids.to(device), batch.mask.to(device));
+    correct += logits.argmax(1).to(torch::kCPU).eq(batch.labels).sum().item<int64_t>();
   }
   quality.accuracy = static_cast<double>(correct) / static_cast<double>(count);
   return quality;
@@ -309,7 +314,7 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
 std::function<void()> TransformerBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
   *examples = options.text_latency_batch;
   const int64_t length = std::min<int64_t>(options.sequence_length, weights.config.max_sequence());
-  torch::Tensor ids = SyntheticIds(options.text_latency_batch, length, weights.config.vocab_size);
+  torch::Tensor ids = SyntheticIds(options.text_latency_batch, length, weights.config.vocab_size).to(device);
   torch::Tensor mask = torch::ones_like(ids);
   Transformer module = net;
   return [module, ids, mask]() mutable {
@@ -321,7 +326,7 @@ std::function<void()> TransformerBackend::LatencyProbe(const EvalOptions& option
 std::vector<double> TransformerBackend::LayerTimes(const EvalOptions& options) const {
   torch::NoGradGuard no_grad;
   const int64_t length = std::min<int64_t>(options.sequence_length, weights.config.max_sequence());
-  torch::Tensor ids = SyntheticIds(options.text_latency_batch, length, weights.config.vocab_size);
+  torch::Tensor ids = SyntheticIds(options.text_latency_batch, length, weights.config.vocab_size).to(device);
   Transformer module = net;
   std::vector<double> ms;
   module->ProfiledForward(ids, torch::ones_like(ids), ms);

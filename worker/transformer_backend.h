@@ -31,7 +31,8 @@ std::vector<TokenBatch> TokenizeBatches(const Tokenizer& tokenizer, const std::v
                                         const std::vector<int64_t>& labels, bool language_model,
                                         int64_t max_length, int64_t batch_size, int64_t pad);
 
-// Sum of next-token negative log-likelihoods and the number of predicted tokens of a batch.
+// Sum of next-token negative log-likelihoods and the number of predicted tokens of a batch
+// (computed on the module's device).
 std::pair<double, int64_t> LmLoss(Transformer& net, const TokenBatch& batch);
 
 class TransformerBackend : public ModelBackend {
@@ -56,8 +57,9 @@ class TransformerBackend : public ModelBackend {
   int64_t bytes_ = 0;
 };
 
-// A backend around validated weights: builds the module and counts the bytes Save writes.
+// A backend around validated weights: builds the module on `device` and counts the bytes Save writes.
 absl::StatusOr<std::unique_ptr<TransformerBackend>> MakeTransformerBackend(TransformerWeights weights,
-                                                                           std::shared_ptr<const Tokenizer> tokenizer);
+                                                                           std::shared_ptr<const Tokenizer> tokenizer,
+                                                                           torch::Device device = torch::kCPU);
 
 }  // namespace shrink::worker

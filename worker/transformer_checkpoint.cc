@@ -673,7 +673,7 @@ torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::
   return t.to(torch::kFloat32);
 }
 
-absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) {
+absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, torch::Device device) {
   torch::NoGradGuard no_grad;
   const TransformerConfig& c = weights.config;
   Transformer net(c);
@@ -693,6 +693,12 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
       // The packed weight, dequantized, computes on the int8 kernel: requantized per channel, or per
       // tensor where this LibTorch's ONEDNN linear takes no per-channel scales (Debian's).
       SHRINK_ASSIGN_OR_RETURN(torch::Tensor fp32, ModuleWeightFp32(weights, module));
+      if (!device.is_cpu()) {
+        // GPUs: the dequantized weight itself, in fp16 (no int8 requantization there).
+        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::CreateOnDevice(fp32, weights.tensors.at(module + ".bias"), device));
+        d->UseInt8(kernel);
+        continue;
+      }
       QuantizedWeight q = OnednnLinearAcceptsPerChannel() ? QuantizePerChannel(fp32) : QuantizePerTensor(fp32);
       SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias")));
       d->UseInt8(kernel);
@@ -700,7 +706,7 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
     }
     if (!IsInt8(s)) continue;
     QuantizedWeight q{weights.tensors.at(module + ".weight"), weights.tensors.at(module + ".weight_scale")};
-    SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias")));
+    SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias"), device));
     d->UseInt8(kernel);
   }
   auto params = net->named_parameters();
@@ -723,16 +729,22 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights) 
     item.value().copy_(value);
   }
   // GPT-2 with int8 embeddings: the tied LM head runs the int8 kernel on the same rows.
-  if (c.is_decoder() && IsInt8(StorageOf(c, "embeddings")) && OnednnLinearAcceptsPerChannel()) {
+  if (c.is_decoder() && IsInt8(StorageOf(c, "embeddings")) && (!device.is_cpu() || OnednnLinearAcceptsPerChannel())) {
     QuantizedWeight q{weights.tensors.at("word.weight"), weights.tensors.at("word.weight_scale")};
-    SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(q, torch::zeros({c.vocab_size})));
+    SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(q, torch::zeros({c.vocab_size}), device));
   }
   // GPT-2 with 4..7-bit embeddings: the tied head uses the same dequantized table, requantized
   // per row to int8 for the kernel (lookups use the dequantized rows themselves).
-  if (c.is_decoder() && IsGroupwise(StorageOf(c, "embeddings")) && OnednnLinearAcceptsPerChannel()) {
-    SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8,
-                            Int8Linear::Create(QuantizePerChannel(net->word->weight.detach()), torch::zeros({c.vocab_size})));
+  if (c.is_decoder() && IsGroupwise(StorageOf(c, "embeddings"))) {
+    if (!device.is_cpu()) {
+      SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::CreateOnDevice(net->word->weight.detach(),
+                                                                            torch::zeros({c.vocab_size}), device));
+    } else if (OnednnLinearAcceptsPerChannel()) {
+      SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(QuantizePerChannel(net->word->weight.detach()),
+                                                                    torch::zeros({c.vocab_size})));
+    }
   }
+  if (!device.is_cpu()) net->to(device);
   return net;
 }
 

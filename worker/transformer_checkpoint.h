@@ -83,7 +83,9 @@ int64_t ModuleInputs(const TransformerWeights& weights, const std::string& modul
 // The storage of the policy layer that owns `module` (fp32 for unknown modules).
 const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module);
 
-// The runtime module (eval mode) built from validated weights.
-absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights);
+// The runtime module (eval mode) built from validated weights, on `device`. On the CPU int8 and
+// 4..7-bit linears run ONEDNN int8 kernels; on a GPU they compute with their dequantized weights
+// in fp16 (Int8Linear); fp16-stored and fp32 layers compute in fp32 on both.
+absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, torch::Device device = torch::kCPU);
 
 }  // namespace shrink::worker

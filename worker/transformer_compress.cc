@@ -160,9 +160,10 @@ absl::StatusOr<TransformerWeights> PruneTransformer(const TransformerWeights& fp
 
 absl::StatusOr<DenseInputs> RecordDenseInputs(const TransformerWeights& weights,
                                               const std::vector<CalibrationBatch>& batches,
-                                              const std::vector<std::string>& modules, int64_t max_rows) {
+                                              const std::vector<std::string>& modules, int64_t max_rows,
+                                              torch::Device device) {
   torch::NoGradGuard no_grad;
-  SHRINK_ASSIGN_OR_RETURN(Transformer net, BuildTransformer(weights));
+  SHRINK_ASSIGN_OR_RETURN(Transformer net, BuildTransformer(weights, device));
   std::map<std::string, std::vector<torch::Tensor>> seen;
   torch::Tensor current_mask;  // the batch being run: selects rows of real tokens
   std::vector<Dense> observed;
@@ -175,13 +176,13 @@ absl::StatusOr<DenseInputs> RecordDenseInputs(const TransformerWeights& weights,
       if (x.dim() == 3 && current_mask.defined() && current_mask.numel() == rows.size(0)) {
         rows = rows.index_select(0, current_mask.reshape({-1}).nonzero().reshape({-1}));
       }
-      seen[name].push_back(rows.detach().to(torch::kFloat32));
+      seen[name].push_back(rows.detach().to(torch::kCPU, torch::kFloat32));
     };
     observed.emplace_back(dense);
   }
   for (const CalibrationBatch& batch : batches) {
-    current_mask = batch.mask;
-    net->forward(batch.ids, batch.mask);
+    current_mask = batch.mask.to(device);
+    net->forward(batch.ids.to(device), current_mask);
   }
   for (auto& dense : observed) dense->observer = nullptr;
   DenseInputs inputs;
@@ -255,7 +256,7 @@ absl::StatusOr<TransformerWeights> CompressTransformer(const TransformerWeights&
                                                        const std::vector<shrink::v1::LayerAction>& actions,
                                                        const std::vector<CalibrationBatch>& calibration,
                                                        PruneImportance importance,
-                                                       const TransformerDistillation& distill) {
+                                                       const TransformerDistillation& distill, torch::Device device) {
   const auto all_groups = TransformerLayerGroups(fp32.config);
   // Blocks whose attention and FFN both ask for the maximum prune ratio go whole.
   std::map<int, int> maxed;  // block -> sublayers at kRemoveBlockPrune
@@ -315,7 +316,7 @@ absl::StatusOr<TransformerWeights> CompressTransformer(const TransformerWeights&
         const TransformerLayerGroup* group = FindGroup(model_groups, name);
         modules.push_back(absl::StrCat("blocks.", group->block, group->kind == "attention" ? ".attention.o" : ".ffn.fc2"));
       }
-      SHRINK_ASSIGN_OR_RETURN(activations, RecordDenseInputs(model, calibration, modules, kMaxCalibrationRows));
+      SHRINK_ASSIGN_OR_RETURN(activations, RecordDenseInputs(model, calibration, modules, kMaxCalibrationRows, device));
     }
     KeptTransformerUnits kept;
     for (const auto& [name, ratio] : prune) {
@@ -375,7 +376,7 @@ absl::StatusOr<TransformerWeights> CompressTransformer(const TransformerWeights&
   }
   DenseInputs inputs;
   if (!calibrated.empty() && !calibration.empty()) {
-    SHRINK_ASSIGN_OR_RETURN(inputs, RecordDenseInputs(pruned, calibration, calibrated, kMaxCalibrationRows));
+    SHRINK_ASSIGN_OR_RETURN(inputs, RecordDenseInputs(pruned, calibration, calibrated, kMaxCalibrationRows, device));
   }
   SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed, QuantizeTransformer(pruned, bits, inputs));
   compressed.config.compressed = true;

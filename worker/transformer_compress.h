@@ -54,11 +54,12 @@ struct CalibrationBatch {
 // Most calibration rows (tokens) kept per module for GPTQ's Hessian.
 inline constexpr int64_t kMaxCalibrationRows = 2048;
 
-// Runs `weights` (fp32 in the named modules) on `batches` and records the inputs of `modules`
-// at real (unmasked) tokens, at most `max_rows` rows each.
+// Runs `weights` (fp32 in the named modules) on `batches` on `device` and records the inputs
+// of `modules` at real (unmasked) tokens, at most `max_rows` rows each (returned on the CPU).
 absl::StatusOr<DenseInputs> RecordDenseInputs(const TransformerWeights& weights,
                                               const std::vector<CalibrationBatch>& batches,
-                                              const std::vector<std::string>& modules, int64_t max_rows);
+                                              const std::vector<std::string>& modules, int64_t max_rows,
+                                              torch::Device device = torch::kCPU);
 
 // A block is removed whole when its attention and its FFN both have a prune ratio of at
 // least this (the policy maximum): the residual stream then skips it.
@@ -93,11 +94,13 @@ struct TransformerDistillation {
 // strengths buy steps (DistillSteps), pruning runs in two stages, each followed by
 // distillation from `fp32` (one stage after pruning when nothing is pruned). 4..7-bit
 // linears are calibrated on `calibration` (recorded on the final fp32 student) when given.
-// The result is marked compressed.
+// Calibration and activation importance run on `device` (distillation on the CPU). The result
+// is marked compressed.
 absl::StatusOr<TransformerWeights> CompressTransformer(const TransformerWeights& fp32,
                                                        const std::vector<shrink::v1::LayerAction>& actions,
                                                        const std::vector<CalibrationBatch>& calibration = {},
                                                        PruneImportance importance = PruneImportance::kMagnitude,
-                                                       const TransformerDistillation& distill = {});
+                                                       const TransformerDistillation& distill = {},
+                                                       torch::Device device = torch::kCPU);
 
 }  // namespace shrink::worker

@@ -43,7 +43,7 @@ WorkerLoop::WorkerLoop(std::shared_ptr<grpc::Channel> channel, WorkerOptions opt
       options_(std::move(options)),
       metrics_(metrics),
       cache_(options_.cache_dir + "/blobs", metrics),
-      runner_(&cache_, EvalOptionsFor(options_), options_.cache_dir) {
+      runner_(&cache_, EvalOptionsFor(options_), options_.cache_dir, options_.device) {
   if (options_.simulate_seconds >= 0) {
     simulator_ = std::make_unique<SimulatedRunner>(
         SimulateOptions{options_.simulate_seconds, options_.simulate_fail_rate}, options_.cache_dir + "/simulated");

@@ -6,6 +6,7 @@
 #include "common/files.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/tiny_model.h"
+#include "worker/device.h"
 
 namespace shrink {
 namespace {
@@ -86,6 +87,22 @@ TEST(CliTest, CommandsAnswerHelpVersionAndUsageErrors) {
   auto bad_arch = RunCommand({BinPath("shrink"), "train", "--arch", "resnet", "--out", "/tmp/x"});
   EXPECT_EQ(bad_arch.exit_code, 2);
   EXPECT_NE(bad_arch.err.find("resnet"), std::string::npos);
+}
+
+TEST(CliTest, WorkerRefusesADeviceItCannotUse) {
+  // Refused before connecting anywhere (nothing listens on port 1): a usage error naming the reason.
+  auto malformed = RunCommand({BinPath("shrink-worker"), "--coordinator", "127.0.0.1:1", "--device", "gpu0"});
+  EXPECT_EQ(malformed.exit_code, 2);
+  EXPECT_NE(malformed.err.find("--device: \"gpu0\" is not a device"), std::string::npos) << malformed.err;
+  auto missing = RunCommand({BinPath("shrink-worker"), "--coordinator", "127.0.0.1:1", "--device", "cuda:99"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("cuda:99 is not available"), std::string::npos) << missing.err;
+  if (worker::CudaDeviceCount() == 0) {
+    // Debian's LibTorch is CPU-only.
+    auto cuda = RunCommand({BinPath("shrink-worker"), "--coordinator", "127.0.0.1:1", "--device", "cuda:0"});
+    EXPECT_EQ(cuda.exit_code, 2);
+    EXPECT_NE(cuda.err.find("torch::cuda::is_available() is false"), std::string::npos) << cuda.err;
+  }
 }
 
 }  // namespace
