@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -117,9 +118,18 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& prefix, const std::st
   return templ;
 }
 
+namespace {
+int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) {
+  ::remove(path);  // best effort, as before: keep going past entries that cannot go
+  return 0;
+}
+}  // namespace
+
 void RemoveAll(const std::string& path) {
-  std::error_code ec;
-  fs::remove_all(path, ec);
+  // nftw, not std::filesystem::remove_all: pip's PyTorch 2.x libtorch.so exports its own copy of
+  // remove_all (from its toolchain's static libstdc++ part), loaded before libstdc++, and that
+  // copy segfaulted when our call bound to it (torch 2.11, seen on a GPU machine).
+  ::nftw(path.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 bool PathExists(const std::string& path) {
