@@ -155,8 +155,8 @@ void CalibrationCheck(const std::string& device, const std::string& root) {
   }
   std::vector<v1::LayerAction> actions = OrDie(ResolvePolicy(Uniform(0.25, 4), model->Describe()), "resolve");
   const torch::Device gpu = OrDie(ParseDevice(device), "device");
-  auto on_cpu = OrDie(CompressTransformer(weights, actions, batches, PruneImportance::kActivation, torch::kCPU), "cpu");
-  auto on_gpu = OrDie(CompressTransformer(weights, actions, batches, PruneImportance::kActivation, gpu), "gpu");
+  auto on_cpu = OrDie(CompressTransformer(weights, actions, batches, PruneImportance::kActivation, {}, torch::kCPU), "cpu");
+  auto on_gpu = OrDie(CompressTransformer(weights, actions, batches, PruneImportance::kActivation, {}, gpu), "gpu");
   const std::string a = OrDie(TransformerSafetensorsBytes(on_cpu), "bytes");
   const std::string b = OrDie(TransformerSafetensorsBytes(on_gpu), "bytes");
   int64_t differing = 0;
