@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Compresses the reference CNN with every search method (uniform, random,
-# evolution, ddpg) under the same evaluation budget, for several seeds, and
+# Compresses a reference model (MODEL=cnn|bert|gpt2, default cnn) with every
+# search method (uniform, random, evolution, ddpg) under the same evaluation
+# budget, for several seeds, and
 # prints a Markdown table of medians (test split, measured against the
 # uncompressed model in the same run). Also writes an SVG: best reward per
 # evaluation per method, and the size-retention point of every candidate
 # (read from each job's manifest.json).
 # Usage: bench/search_methods.sh [BUDGET] [SEEDS] [TARGET_SIZE] [MIN_RETENTION] [SVG]
+# Env: MODEL (cnn | bert | gpt2), METHODS, SLOTS (candidates in flight, default 2),
+# KEEP (a folder to keep the runs in: results, manifests and compressed models).
 # Reports figures only; it never fails on a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,25 +16,42 @@ BUDGET=${1:-16}
 SEEDS=${2:-"0 1 2"}
 TARGET=${3:-0.25}
 RETENTION=${4:-0.95}
-SVG=${5:-bench/search_methods.svg}
 METHODS=${METHODS:-"uniform random evolution ddpg"}
+SLOTS=${SLOTS:-2}
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
-MODEL=$CACHE/reference/cnn-fashion-mnist
-OUT=$(mktemp -d /tmp/shrink-bench-XXXXXX)
-trap 'rm -rf "$OUT"' EXIT
+case ${MODEL:=cnn} in
+  cnn) MODEL_DIR=$CACHE/reference/cnn-fashion-mnist TASK=fashion-mnist ;;
+  bert) MODEL_DIR=$CACHE/reference/bert-fortunes-topic TASK=fortunes-topic ;;
+  gpt2) MODEL_DIR=$CACHE/reference/gpt2-fortunes-lm TASK=fortunes-lm ;;
+  *) echo "MODEL must be cnn, bert or gpt2, not '$MODEL'" >&2; exit 2 ;;
+esac
+SVG=${5:-bench/search_methods-$MODEL.svg}
+if [ -n "${KEEP:-}" ]; then
+  OUT=$KEEP
+  mkdir -p "$OUT"
+else
+  OUT=$(mktemp -d /tmp/shrink-bench-XXXXXX)
+  trap 'rm -rf "$OUT"' EXIT
+fi
 
 [ -x "$SHRINK" ] || make build
-if [ ! -f "$MODEL/model.safetensors" ]; then
-  "$SHRINK" train --arch cnn --data fashion-mnist --out "$MODEL"
+if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
+  case $MODEL in
+    cnn) "$SHRINK" train --arch cnn --data fashion-mnist --out "$MODEL_DIR" ;;
+    *) bash bench/transformers.sh train ;;
+  esac
 fi
 
 start=$(date +%s)
 for method in $METHODS; do
   for seed in $SEEDS; do
-    "$SHRINK" compress --model "$MODEL" --task fashion-mnist --target-size "$TARGET" \
+    [ -f "$OUT/$method-$seed.json" ] && continue  # KEEP: resume an interrupted run
+    rm -rf "$OUT/$method-$seed"
+    "$SHRINK" compress --model "$MODEL_DIR" --task "$TASK" --target-size "$TARGET" \
       --min-retention "$RETENTION" --budget "$BUDGET" --search "$method" --seed "$seed" \
-      --out "$OUT/$method-$seed" --json > "$OUT/$method-$seed.json"
+      --slots "$SLOTS" --out "$OUT/$method-$seed" --json > "$OUT/$method-$seed.json.part"
+    mv "$OUT/$method-$seed.json.part" "$OUT/$method-$seed.json"
   done
 done
 elapsed=$(( $(date +%s) - start ))

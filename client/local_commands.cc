@@ -254,6 +254,7 @@ int RunApply(int argc, char** argv) {
       {"importance", "how pruning ranks heads / neurons: magnitude | activation (on the task's training data)", "magnitude"},
       {"distill-steps", "distillation steps at strength 1 (scaled by the policy's mean distill; needs --task)",
        std::to_string(worker::kFinalDistillSteps)},
+      {"distill-lr", "peak learning rate of distillation (0 = the family's default)", "0"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
       kLatencyBatchFlag,
       kSeqLenFlag,
@@ -283,6 +284,11 @@ int RunApply(int argc, char** argv) {
   if (!absl::SimpleAtoi(args->Get("distill-steps"), &apply.distill.max_steps) || apply.distill.max_steps < 0) {
     return UsageError(absl::InvalidArgumentError(absl::StrCat("--distill-steps ", args->Get("distill-steps"),
                                                               " is not a count >= 0")),
+                      synopsis, flags);
+  }
+  if (!absl::SimpleAtod(args->Get("distill-lr"), &apply.distill.learning_rate) || !(apply.distill.learning_rate >= 0)) {
+    return UsageError(absl::InvalidArgumentError(absl::StrCat("--distill-lr ", args->Get("distill-lr"),
+                                                              " is not a learning rate >= 0")),
                       synopsis, flags);
   }
   if (args->Get("importance") == "activation") {
