@@ -87,7 +87,7 @@ inline constexpr int64_t kFinalDistillSteps = 300;
 
 // Options of Model::Apply.
 struct ApplyOptions {
-  // The task's data: 4..7-bit layers calibrate (GPTQ) on its first training examples (empty =
+  // The task's data: 4..7-bit layers calibrate (GPTQ) on 128 training examples (empty =
   // round to nearest); distillation trains on its training split (empty = no distillation).
   TaskData data;
   PruneCriterion criterion = PruneCriterion::kMagnitude;
@@ -133,7 +133,7 @@ class Model {
 
   // A new model with the policy applied (structural pruning, distillation when the policy asks
   // for it and options.distill allows steps, then quantization). 4..7-bit layers are calibrated
-  // with GPTQ on the options' data (first training examples) when given, else rounded to
+  // with GPTQ on the options' data (128 training examples) when given, else rounded to
   // nearest. Only an uncompressed model can be compressed (FailedPrecondition otherwise).
   absl::StatusOr<std::unique_ptr<Model>> Apply(const shrink::v1::Policy& policy,
                                                const ApplyOptions& options = ApplyOptions()) const;

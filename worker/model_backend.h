@@ -37,7 +37,7 @@ class ModelBackend {
   // True when every layer is fp32 and no policy was applied.
   virtual bool IsUncompressed() const = 0;
   // A new backend with validated `actions` (one per described layer) applied; 4..7-bit
-  // layers are calibrated (GPTQ) on the first kCalibrationExamples training examples of
+  // layers are calibrated (GPTQ) on kCalibrationExamples training examples of
   // options.data when it has data, else rounded to nearest.
   virtual absl::StatusOr<std::unique_ptr<ModelBackend>> Compress(const std::vector<shrink::v1::LayerAction>& actions,
                                                                  const std::string& policy_json,

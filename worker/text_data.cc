@@ -179,6 +179,15 @@ TextSplit SplitOf(std::string_view normalized) {
   return bucket == 8 ? TextSplit::kValidation : TextSplit::kTest;
 }
 
+std::vector<const TextExample*> SpreadSample(const std::vector<TextExample>& split, size_t count) {
+  count = std::min(count, split.size());
+  std::vector<const TextExample*> sample;
+  sample.reserve(count);
+  // Index i * size / count: strictly increasing, first 0, evenly spaced over the split.
+  for (size_t i = 0; i < count; ++i) sample.push_back(&split[i * split.size() / count]);
+  return sample;
+}
+
 absl::StatusOr<TextDataset> LoadFortunesTopic(const std::map<std::string, std::string>& files, int num_classes) {
   SHRINK_RETURN_IF_ERROR(NeedFiles(files));
   if (num_classes < 2) return absl::InvalidArgumentError("fortunes-topic needs at least 2 classes");

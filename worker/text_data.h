@@ -40,6 +40,11 @@ struct TextDataset {
   bool IsLanguageModelling() const { return label_names.empty(); }
 };
 
+// `count` examples of `split` spread evenly over it (every size/count-th; all of it when
+// count >= size). Splits are grouped by label (and by file for fortunes-lm), so taking
+// the first examples for calibration or distillation would see only the first labels.
+std::vector<const TextExample*> SpreadSample(const std::vector<TextExample>& split, size_t count);
+
 // The fortune files in `dir`: file name -> path, data files only (no .dat index
 // or .u8 link). Sub-folders such as off/ (the offensive set of fortunes-off) are
 // not included. Empty when the folder is missing.

@@ -212,9 +212,7 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
   if (needs_data && text != nullptr && tokenizer && !text->train.empty() &&
       text->IsLanguageModelling() == weights.config.is_decoder()) {
     std::vector<std::string> texts;
-    for (size_t i = 0; i < text->train.size() && static_cast<int64_t>(i) < kCalibrationExamples; ++i) {
-      texts.push_back(text->train[i].text);
-    }
+    for (const TextExample* example : SpreadSample(text->train, kCalibrationExamples)) texts.push_back(example->text);
     const int64_t max_length = std::min<int64_t>(kTextMaxLength, weights.config.max_sequence());
     for (const TokenBatch& batch : TokenizeBatches(*tokenizer, texts, {}, text->IsLanguageModelling(), max_length, 32, PadId())) {
       batches.push_back({batch.ids, batch.mask});
@@ -230,12 +228,11 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
       text->IsLanguageModelling() == weights.config.is_decoder()) {
     const bool lm = text->IsLanguageModelling();
     const int64_t batch = std::max<int64_t>(1, options.distill.batch_size);
-    const size_t count = std::min<size_t>(text->train.size(), static_cast<size_t>(steps * batch));
     std::vector<std::string> texts;
     std::vector<int64_t> labels;
-    for (size_t i = 0; i < count; ++i) {
-      texts.push_back(text->train[i].text);
-      if (!lm) labels.push_back(text->train[i].label);
+    for (const TextExample* example : SpreadSample(text->train, static_cast<size_t>(steps * batch))) {
+      texts.push_back(example->text);
+      if (!lm) labels.push_back(example->label);
     }
     const int64_t max_length = std::min<int64_t>(kTextMaxLength, weights.config.max_sequence());
     distill.train = TokenizeBatches(*tokenizer, texts, labels, lm, max_length, batch, PadId());

@@ -139,6 +139,25 @@ TEST(TextDataTest, DebianCorpusGivesBothTasks) {
   ExpectDisjointSplits(*lm);
 }
 
+// Calibration and distillation take a SpreadSample of the training split, which the loaders
+// group by label: the first examples alone would teach a compressed model one topic.
+TEST(TextDataTest, SpreadSampleCoversEveryLabelOfALabelOrderedSplit) {
+  auto topic = LoadFortunesTopic(DebianFortunesFiles());
+  ASSERT_TRUE(topic.ok()) << topic.status();
+  std::set<int64_t> first_labels, spread_labels;
+  for (size_t i = 0; i < 128; ++i) first_labels.insert(topic->train[i].label);
+  ASSERT_EQ(first_labels.size(), 1u) << "the split is no longer grouped by label; this test guards nothing";
+  std::vector<const TextExample*> sample = SpreadSample(topic->train, 128);
+  ASSERT_EQ(sample.size(), 128u);
+  for (size_t i = 0; i < sample.size(); ++i) {
+    spread_labels.insert(sample[i]->label);
+    if (i > 0) EXPECT_LT(sample[i - 1], sample[i]) << "each example once, in order";
+  }
+  EXPECT_EQ(spread_labels.size(), topic->label_names.size());
+  EXPECT_EQ(SpreadSample(topic->train, topic->train.size() + 5).size(), topic->train.size());
+  EXPECT_TRUE(SpreadSample({}, 4).empty());
+}
+
 TEST(TextDataTest, ClassificationJsonlWithStringLabelsAndExplicitSplits) {
   TempDir dir;
   std::string path = dir.Write("data.jsonl",
