@@ -364,21 +364,23 @@ int RunDemo(int argc, char** argv) {
   if (!service.ok()) return Failure(service.status());
   CoordinatorClient client((*service)->channel());
   std::vector<ResultRow> rows;
-  for (const char* search : {"uniform", "random", "evolution"}) {
+  for (const char* search : {"uniform", "random", "evolution", "ddpg"}) {
     request.search = search;
     std::string out = absl::StrCat(cache, "/demo/", search);
     std::cerr << "compressing with " << search << " search, budget " << request.budget << "\n";
     auto job = RunJob(client, request, out, true);
     if (!job.ok()) return Failure(job.status());
-    rows.push_back({std::string(search) == "uniform" ? "uniform (manual)" : search, job->final_evaluation(),
-                    job->goal_met()});
+    const std::string name = std::string(search) == "uniform" ? "uniform (manual)"
+                             : std::string(search) == "ddpg"  ? "agent (DDPG)"
+                                                              : search;
+    rows.push_back({name, job->final_evaluation(), job->goal_met()});
   }
   std::cout << "\nShrink demo: reference CNN on Fashion-MNIST, target size "
             << 100 * request.target_size << "%, min retention " << 100 * request.min_retention
             << "%, budget " << request.budget << " per method\n\n";
   std::cout << FormatResultTable(rows);
-  std::cout << "\ncompressed models: " << cache << "/demo/{uniform,random,evolution}"
-            << "  (try: build/bin/shrink eval --model " << cache << "/demo/random)\n";
+  std::cout << "\ncompressed models: " << cache << "/demo/{uniform,random,evolution,ddpg}"
+            << "  (try: build/bin/shrink eval --model " << cache << "/demo/ddpg)\n";
   return 0;
 }
 
