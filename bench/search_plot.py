@@ -28,13 +28,19 @@ def load(run_dir, methods, seeds):
     return runs
 
 
+def quality(result):
+    """The task's figure: accuracy % for classifiers, perplexity for language models."""
+    return result["perplexity"] if "perplexity" in result else 100 * result["accuracy"]
+
+
 def table(runs, methods, target, retention, budget, seeds):
+    first = next(iter(runs.values()))[0][0]
+    metric = "perplexity" if "perplexity" in first else "accuracy %"
     out = [f"target size {float(target):.0%}, min retention {float(retention):.0%}, budget {budget} "
            f"evaluations, seeds {' '.join(seeds)}; medians over seeds (final model, test split)\n",
-           "| method | size % | speedup × | retention % | accuracy % | best reward | goal met |",
+           f"| method | size % | speedup × | retention % | {metric} | best reward | goal met |",
            "|---|---|---|---|---|---|---|"]
-    first = next(iter(runs.values()))[0][0]
-    out.append(f"| baseline | 100.0 | 1.00 | 100.0 | {100 * first['baseline']['accuracy']:.2f} | - | - |")
+    out.append(f"| baseline | 100.0 | 1.00 | 100.0 | {quality(first['baseline']):.2f} | - | - |")
     for m in methods:
         r = runs.get(m, [])
         if not r:
@@ -45,9 +51,10 @@ def table(runs, methods, target, retention, budget, seeds):
         met = sum(1 for x in r if x[0]["goal_met"])
         name = "uniform (manual)" if m == "uniform" else ("agent (DDPG)" if m == "ddpg" else m)
         out.append(f"| {name} | {100 * med('size_ratio'):.1f} | {med('speedup'):.2f} | "
-                   f"{100 * med('retention'):.1f} | {100 * med('accuracy'):.2f} | "
+                   f"{100 * med('retention'):.1f} | {statistics.median(quality(x[0]) for x in r):.2f} | "
                    f"{statistics.median(best):.3f} | {met}/{len(r)} |")
-    out.append(f"\nlatency: median of one 32-example batch, {first.get('threads', '?')} thread(s) per task")
+    out.append(f"\nlatency: median of one batch of {first.get('latency_batch', '?')} examples, "
+               f"{first.get('threads', '?')} thread(s) per task")
     return "\n".join(out)
 
 

@@ -308,12 +308,7 @@ int RunApply(int argc, char** argv) {
   if (!measured.ok()) return Failure(measured.status());
   v1::Evaluation evaluation = worker::CompareToBaseline(*measured, *baseline);
   if (args->GetBool("json")) {
-    nlohmann::json j = nlohmann::json::parse(FormatEvaluationJson(evaluation));
-    if (measured->perplexity() > 0) {  // language models: retention is baseline / candidate perplexity
-      j["perplexity"] = measured->perplexity();
-      j.erase("accuracy");
-    }
-    std::cout << j.dump(2) << "\n";
+    std::cout << FormatEvaluationJson(evaluation) << "\n";
   } else {
     ResultRow row{"policy", evaluation};
     row.has_goal = false;

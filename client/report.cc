@@ -38,14 +38,25 @@ std::string FormatResultTable(const std::vector<ResultRow>& rows) {
 }
 
 namespace {
+// The task's quality figure of a measurement: perplexity for language models (retention is
+// baseline / candidate perplexity there), else accuracy; absent without a task.
+void AddQuality(const v1::Metrics& m, nlohmann::json* j) {
+  if (m.examples() == 0) return;
+  if (m.perplexity() > 0) {
+    (*j)["perplexity"] = m.perplexity();
+  } else {
+    (*j)["accuracy"] = m.accuracy();
+  }
+}
+
 // The measured figures of an evaluation, shared by every JSON result.
 nlohmann::json EvaluationFields(const v1::Evaluation& e) {
-  return {
+  nlohmann::json j = {
       {"bytes", e.candidate().bytes()},
       {"params", e.candidate().params()},
       {"latency_ms", e.candidate().latency_ms()},
       {"threads", e.candidate().threads()},
-      {"accuracy", e.candidate().accuracy()},
+      {"latency_batch", e.candidate().latency_batch()},
       {"split", e.candidate().split()},
       {"retention", e.retention()},
       {"size_ratio", e.size_ratio()},
@@ -53,8 +64,11 @@ nlohmann::json EvaluationFields(const v1::Evaluation& e) {
       {"flops_ratio", e.flops_ratio()},
       {"params_ratio", e.params_ratio()},
       {"baseline", {{"bytes", e.baseline().bytes()}, {"params", e.baseline().params()},
-                    {"latency_ms", e.baseline().latency_ms()}, {"accuracy", e.baseline().accuracy()}}},
+                    {"latency_ms", e.baseline().latency_ms()}}},
   };
+  AddQuality(e.candidate(), &j);
+  AddQuality(e.baseline(), &j["baseline"]);
+  return j;
 }
 }  // namespace
 

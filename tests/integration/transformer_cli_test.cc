@@ -47,6 +47,11 @@ TEST_P(TransformerCliTest, TrainCompressAndEvalRoundTrip) {
   EXPECT_EQ(result["state"], "succeeded");
   EXPECT_EQ(result["evaluated"], 2);
   EXPECT_LE(result["size_ratio"].get<double>(), 0.6);
+  // The result reports the task's own figure for both models, and only that one.
+  const char* other = std::string(c.quality) == "accuracy" ? "perplexity" : "accuracy";
+  EXPECT_GT(result[c.quality].get<double>(), 0.0) << result.dump();
+  EXPECT_GT(result["baseline"][c.quality].get<double>(), 0.0) << result.dump();
+  EXPECT_FALSE(result.contains(other) || result["baseline"].contains(other)) << result.dump();
   // The tokenizer travels with the compressed model, so the output is usable on its own.
   EXPECT_TRUE(PathExists(out + "/" + c.tokenizer_file));
 
