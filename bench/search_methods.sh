@@ -20,12 +20,7 @@ METHODS=${METHODS:-"uniform random evolution ddpg"}
 SLOTS=${SLOTS:-2}
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
-case ${MODEL:=cnn} in
-  cnn) MODEL_DIR=$CACHE/reference/cnn-fashion-mnist TASK=fashion-mnist ;;
-  bert) MODEL_DIR=$CACHE/reference/bert-fortunes-topic TASK=fortunes-topic ;;
-  gpt2) MODEL_DIR=$CACHE/reference/gpt2-fortunes-lm TASK=fortunes-lm ;;
-  *) echo "MODEL must be cnn, bert or gpt2, not '$MODEL'" >&2; exit 2 ;;
-esac
+MODEL=${MODEL:-cnn}
 SVG=${5:-bench/search_methods-$MODEL.svg}
 if [ -n "${KEEP:-}" ]; then
   OUT=$KEEP
@@ -36,12 +31,9 @@ else
 fi
 
 [ -x "$SHRINK" ] || make build
-if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
-  case $MODEL in
-    cnn) "$SHRINK" train --arch cnn --data fashion-mnist --out "$MODEL_DIR" ;;
-    *) bash bench/transformers.sh train ;;
-  esac
-fi
+# shellcheck source=bench/reference_models.sh
+source bench/reference_models.sh
+reference_model "$MODEL"
 
 start=$(date +%s)
 for method in $METHODS; do
