@@ -22,17 +22,11 @@ SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
 MODEL=${MODEL:-cnn}
 SVG=${5:-bench/search_methods-$MODEL.svg}
-if [ -n "${KEEP:-}" ]; then
-  OUT=$KEEP
-  mkdir -p "$OUT"
-else
-  OUT=$(mktemp -d /tmp/shrink-bench-XXXXXX)
-  trap 'rm -rf "$OUT"' EXIT
-fi
 
 [ -x "$SHRINK" ] || make build
-# shellcheck source=bench/reference_models.sh
-source bench/reference_models.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+use_out_dir
 reference_model "$MODEL"
 
 start=$(date +%s)

@@ -19,16 +19,10 @@ RETENTION=${6:-0.95}
 SLOTS=${SLOTS:-2}
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
-if [ -n "${KEEP:-}" ]; then
-  OUT=$KEEP
-  mkdir -p "$OUT"
-else
-  OUT=$(mktemp -d /tmp/shrink-bench-XXXXXX)
-  trap 'rm -rf "$OUT"' EXIT
-fi
 [ -x "$SHRINK" ] || make build
-# shellcheck source=bench/reference_models.sh
-source bench/reference_models.sh
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+use_out_dir
 
 run() {  # name model seed [extra flags...]: one ddpg job into $OUT/name.json (skipped when there)
   local name=$1 model=$2 seed=$3
