@@ -8,7 +8,8 @@
 # base-sized BERT and GPT-2 shapes (random weights: size and latency only).
 # Env: THREADS (default 2), POINTS (override the operating points, "prune:bits ..."),
 # DISTILL (distill strengths to run each point at, default "0"; 1 = full distillation,
-# DISTILL_STEPS steps, default 300, on the task's training split).
+# DISTILL_STEPS steps, default 300, on the task's training split), MODELS (default
+# "cnn bert gpt2 bert-base gpt2-small").
 # Reports figures only; it never fails on a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,8 @@ THREADS=${THREADS:-2}
 POINTS=${POINTS:-"0:16 0:8 0:6 0:4 0.25:8 0.5:8 0.25:4 0.5:4"}
 DISTILL=${DISTILL:-0}
 DISTILL_STEPS=${DISTILL_STEPS:-300}
+MODELS=${MODELS:-"cnn bert gpt2 bert-base gpt2-small"}
+wanted() { [[ " $MODELS " == *" $1 "* ]]; }
 OUT=$(mktemp -d /tmp/shrink-bench-XXXXXX)
 trap 'rm -rf "$OUT"' EXIT
 [ -x "$SHRINK" ] || make build
@@ -51,13 +54,17 @@ PY
   done
 }
 CNN=$CACHE/reference/cnn-fashion-mnist
-[ -f "$CNN/model.safetensors" ] && row cnn-reference "$CNN" fashion-mnist 32 -
-[ -f "$CACHE/reference/bert-fortunes-topic/model.safetensors" ] && \
+wanted cnn && [ -f "$CNN/model.safetensors" ] && row cnn-reference "$CNN" fashion-mnist 32 -
+wanted bert && [ -f "$CACHE/reference/bert-fortunes-topic/model.safetensors" ] && \
   row bert-reference "$CACHE/reference/bert-fortunes-topic" fortunes-topic 8 128
-[ -f "$CACHE/reference/gpt2-fortunes-lm/model.safetensors" ] && \
+wanted gpt2 && [ -f "$CACHE/reference/gpt2-fortunes-lm/model.safetensors" ] && \
   row gpt2-reference "$CACHE/reference/gpt2-fortunes-lm" fortunes-lm 8 128
-"$SHRINK" init --arch bert --preset base --out "$OUT/bert-base" >/dev/null
-row bert-base-shape "$OUT/bert-base" none 1 128
-rm -rf "$OUT/bert-base"
-"$SHRINK" init --arch gpt2 --preset small --out "$OUT/gpt2-small" >/dev/null
-row gpt2-small-shape "$OUT/gpt2-small" none 1 128
+if wanted bert-base; then
+  "$SHRINK" init --arch bert --preset base --out "$OUT/bert-base" >/dev/null
+  row bert-base-shape "$OUT/bert-base" none 1 128
+  rm -rf "$OUT/bert-base"
+fi
+if wanted gpt2-small; then
+  "$SHRINK" init --arch gpt2 --preset small --out "$OUT/gpt2-small" >/dev/null
+  row gpt2-small-shape "$OUT/gpt2-small" none 1 128
+fi
