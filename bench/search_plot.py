@@ -28,6 +28,14 @@ def load(run_dir, methods, seeds):
     return runs
 
 
+def best_reward(history):
+    """The best reward among feasible candidates (those meeting the goal), as the job picks its
+    result; among all when none is feasible."""
+    ok = [c for c in history if c.get("outcome") == "ok"]
+    feasible = [c for c in ok if c.get("feasible")]
+    return max((c.get("reward", 0) for c in feasible or ok), default=0)
+
+
 def quality(result):
     """The task's figure: accuracy % for classifiers, perplexity for language models."""
     return result["perplexity"] if "perplexity" in result else 100 * result["accuracy"]
@@ -46,8 +54,7 @@ def table(runs, methods, target, retention, budget, seeds):
         if not r:
             continue
         med = lambda k: statistics.median(x[0][k] for x in r)
-        best = [max((c.get("reward", 0) for c in x[1]["history"] if c.get("outcome") == "ok"), default=0)
-                for x in r]
+        best = [best_reward(x[1]["history"]) for x in r]
         met = sum(1 for x in r if x[0]["goal_met"])
         name = "uniform (manual)" if m == "uniform" else ("agent (DDPG)" if m == "ddpg" else m)
         out.append(f"| {name} | {100 * med('size_ratio'):.1f} | {med('speedup'):.2f} | "
@@ -85,16 +92,15 @@ def svg(runs, methods, target, retention, path):
                     pad + ph - ph * (y - yr[0]) / ((yr[1] - yr[0]) or 1))
         return f
 
-    # Left: best reward so far per evaluation, median over seeds.
+    # Left: best reward so far per evaluation (feasible candidates first), median over seeds.
     curves = {}
     for m in methods:
         per_seed = []
         for _, manifest in runs.get(m, []):
-            best, curve = None, []
+            curve, seen = [], []
             for c in sorted(manifest["history"], key=lambda c: int(c["id"])):
-                if c.get("outcome") == "ok":
-                    best = c["reward"] if best is None else max(best, c["reward"])
-                curve.append(best)
+                seen.append(c)
+                curve.append(best_reward(seen) if any(x.get("outcome") == "ok" for x in seen) else None)
             per_seed.append(curve)
         if per_seed:
             n = max(len(c) for c in per_seed)
