@@ -1,8 +1,6 @@
 #include "worker/cnn_compress.h"
 
 #include <algorithm>
-#include <cmath>
-#include <numeric>
 
 #include "absl/strings/str_cat.h"
 #include "common/policy.h"
@@ -11,6 +9,7 @@
 #include "worker/distill.h"
 #include "worker/group_linear.h"
 #include "worker/group_quant.h"
+#include "worker/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {
@@ -29,22 +28,69 @@ constexpr PruneLink kPruneLinks[] = {{"conv1", "conv2", 1}, {"conv2", "fc1", kCn
 torch::Tensor KeptUnitsByL1(const torch::Tensor& weight, double ratio) {
   torch::NoGradGuard no_grad;
   const int64_t out = weight.size(0);
-  const int64_t removed = std::clamp<int64_t>(std::llround(ratio * static_cast<double>(out)), 0, out - 1);
-  torch::Tensor norms = weight.detach().to(torch::kFloat64).abs().reshape({out, -1}).sum(1).contiguous();
-  const double* norm = norms.data_ptr<double>();
-  std::vector<int64_t> order(out);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return norm[a] > norm[b]; });
-  order.resize(out - removed);
-  std::sort(order.begin(), order.end());  // keep the surviving units in their original order
-  return torch::tensor(order, torch::kInt64);
+  return KeptByImportance(weight.detach().to(torch::kFloat64).abs().reshape({out, -1}).sum(1), ratio);
 }
 
-KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions) {
+absl::StatusOr<std::map<std::string, torch::Tensor>> CnnActivationImportance(const CnnCheckpoint& checkpoint,
+                                                                             const torch::Tensor& images) {
+  torch::NoGradGuard no_grad;
+  const CnnWidths& widths = checkpoint.widths;
+  if (!images.defined() || images.dim() != 4 || images.size(0) == 0 || images.size(1) != widths.in_channels ||
+      images.size(2) != kCnnImageSide || images.size(3) != kCnnImageSide) {
+    return absl::InvalidArgumentError(absl::StrCat("activation importance needs calibration images [n, ",
+                                                   widths.in_channels, ", ", kCnnImageSide, ", ", kCnnImageSide,
+                                                   "] with n > 0"));
+  }
+  for (const char* layer : {"conv1", "conv2", "fc1", "fc2"}) {
+    if (checkpoint.storage.at(layer).scheme != kSchemeFloat32) {
+      return absl::FailedPreconditionError(absl::StrCat("activation importance needs fp32 weights; ", layer, " is ",
+                                                        checkpoint.storage.at(layer).scheme));
+    }
+  }
+  SHRINK_ASSIGN_OR_RETURN(Cnn net, BuildCnn(checkpoint));
+  const torch::Tensor conv2 = checkpoint.tensors.at("conv2.weight");  // [conv2, conv1, k, k]
+  // conv2 split per input channel: a grouped conv whose output g * conv2 + o is conv1 channel g's
+  // contribution to conv2 channel o.
+  const torch::Tensor per_channel =
+      conv2.transpose(0, 1).reshape({widths.conv1 * widths.conv2, 1, kCnnKernel, kCnnKernel}).contiguous();
+  const torch::Tensor fc1 = checkpoint.tensors.at("fc1.weight").view({widths.fc1, widths.conv2, kCnnFeaturePixels});
+  const torch::Tensor fc2_norms = checkpoint.tensors.at("fc2.weight").to(torch::kFloat64).norm(2, {0});  // [fc1]
+  torch::Tensor conv1_sum = torch::zeros({widths.conv1}, torch::kFloat64);
+  torch::Tensor conv2_sum = torch::zeros({widths.conv2}, torch::kFloat64);
+  torch::Tensor fc1_sum = torch::zeros({widths.fc1}, torch::kFloat64);
+  const int64_t n = images.size(0);
+  constexpr int64_t kBatch = 32;  // bounds the grouped conv's [batch, conv1 * conv2, 14, 14] output
+  for (int64_t start = 0; start < n; start += kBatch) {
+    const int64_t count = std::min(kBatch, n - start);
+    std::vector<torch::Tensor> features;  // conv1 and conv2 after ReLU + pool, fc1 after ReLU
+    net->forward(images.narrow(0, start, count).to(torch::kFloat32), &features);
+    const torch::Tensor& a1 = features[0];
+    const int64_t side = a1.size(2);
+    torch::Tensor parts = torch::nn::functional::conv2d(
+        a1, per_channel, torch::nn::functional::Conv2dFuncOptions().padding(kCnnKernel / 2).groups(widths.conv1));
+    conv1_sum += parts.view({count, widths.conv1, widths.conv2, side, side})
+                     .norm(2, {2})
+                     .to(torch::kFloat64)
+                     .sum({0, 2, 3}) /
+                 static_cast<double>(side * side);
+    torch::Tensor a2 = features[1].reshape({count, widths.conv2, kCnnFeaturePixels});
+    conv2_sum += torch::einsum("ncp,ocp->nco", {a2, fc1}).norm(2, {2}).to(torch::kFloat64).sum(0);
+    fc1_sum += features[2].abs().to(torch::kFloat64).sum(0) * fc2_norms;
+  }
+  const double examples = static_cast<double>(n);
+  return std::map<std::string, torch::Tensor>{
+      {"conv1", conv1_sum / examples}, {"conv2", conv2_sum / examples}, {"fc1", fc1_sum / examples}};
+}
+
+KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions,
+                          const std::map<std::string, torch::Tensor>& importance) {
   KeptUnits kept;
   for (const auto& action : actions) {
     if (action.prune() <= 0) continue;
-    kept[action.name()] = KeptUnitsByL1(fp32.tensors.at(action.name() + ".weight"), action.prune());
+    auto scores = importance.find(action.name());
+    kept[action.name()] = scores != importance.end()
+                              ? KeptByImportance(scores->second, action.prune())
+                              : KeptUnitsByL1(fp32.tensors.at(action.name() + ".weight"), action.prune());
   }
   return kept;
 }
@@ -152,7 +198,8 @@ absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::
 
 absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
                                           const std::vector<shrink::v1::LayerAction>& actions,
-                                          const torch::Tensor& calibration, const CnnDistillation& distill) {
+                                          const torch::Tensor& calibration, const CnnDistillation& distill,
+                                          PruneCriterion criterion) {
   const int64_t steps = distill.images.defined() ? DistillSteps(actions, distill.options.max_steps) : 0;
   bool prunes = false;
   CnnDistillPlan plan;
@@ -167,7 +214,18 @@ absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
   if (staged) {
     for (auto& action : first) action.set_prune(FirstStagePrune(action.prune()));
   }
-  KeptUnits kept = ChooseKeptUnits(fp32, first);
+  // Each stage ranks the units of the model it prunes (activations when asked for and possible).
+  const bool by_activation =
+      criterion == PruneCriterion::kActivation && calibration.defined() && calibration.size(0) > 0;
+  auto choose = [&](const CnnCheckpoint& model,
+                    const std::vector<shrink::v1::LayerAction>& stage) -> absl::StatusOr<KeptUnits> {
+    std::map<std::string, torch::Tensor> importance;
+    if (by_activation) {
+      SHRINK_ASSIGN_OR_RETURN(importance, CnnActivationImportance(model, calibration));
+    }
+    return ChooseKeptUnits(model, stage, importance);
+  };
+  SHRINK_ASSIGN_OR_RETURN(KeptUnits kept, choose(fp32, first));
   SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint pruned, PruneCnn(fp32, kept));
   plan.teacher_units = kept;
   auto distill_stage = [&](const CnnCheckpoint& student, int64_t stage_steps) {
@@ -183,7 +241,7 @@ absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
       const int64_t current = pruned.tensors.at(action.name() + ".weight").size(0);
       action.set_prune(SecondStagePrune(original, current, action.prune()));
     }
-    KeptUnits rest = ChooseKeptUnits(pruned, second);
+    SHRINK_ASSIGN_OR_RETURN(KeptUnits rest, choose(pruned, second));
     SHRINK_ASSIGN_OR_RETURN(pruned, PruneCnn(pruned, rest));
     for (const auto& [layer, units] : rest) plan.teacher_units[layer] = plan.teacher_units[layer].index_select(0, units);
     SHRINK_ASSIGN_OR_RETURN(pruned, distill_stage(pruned, steps - FirstStageSteps(steps)));

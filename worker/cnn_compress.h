@@ -1,5 +1,5 @@
-// Compression passes on the CNN checkpoint: structural L1 pruning, then
-// per-layer quantization (internal: pulls in torch).
+// Compression passes on the CNN checkpoint: structural pruning (units ranked by weight L1 or
+// by their activations on calibration images), then per-layer quantization (internal: pulls in torch).
 #pragma once
 
 #include <torch/torch.h>
@@ -22,9 +22,20 @@ using KeptUnits = std::map<std::string, torch::Tensor>;
 // norm are removed (at least one unit stays); ties keep the lower index.
 torch::Tensor KeptUnitsByL1(const torch::Tensor& weight, double ratio);
 
-// The kept units of every layer under `actions` (one per layer, in CnnLayerNames() order),
-// ranked on the unpruned weights.
-KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions);
+// Data-aware importance of each prunable layer's units on calibration `images` [n, in, 28, 28]:
+// the mean over images (and output pixels) of the L2 norm of what the unit adds to the next
+// layer's pre-activation, i.e. of W_next[:, unit] applied to the unit's output after ReLU (and
+// pooling) — what removing the unit changes downstream. conv1 channels are scored through conv2,
+// conv2 channels through their 49 fc1 columns, fc1 neurons as mean |a| x the fc2 column's L2
+// norm. A unit that never fires on the images, or whose outgoing weights are zero, scores 0.
+// Keys conv1, conv2, fc1; float64 [units] each. Needs fp32 weights (`checkpoint` not quantized).
+absl::StatusOr<std::map<std::string, torch::Tensor>> CnnActivationImportance(const CnnCheckpoint& checkpoint,
+                                                                             const torch::Tensor& images);
+
+// The kept units of every layer under `actions` (one per layer, in CnnLayerNames() order):
+// ranked by `importance[layer]` where given (CnnActivationImportance), else by weight L1.
+KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions,
+                          const std::map<std::string, torch::Tensor>& importance = {});
 
 // Physically removes every unit not in `kept` (layers absent from `kept` stay whole) and
 // the next layer's matching input columns (49 per conv2 channel for fc1).
@@ -49,10 +60,14 @@ struct CnnDistillation {
 // Pruning, distillation, then quantization under validated `actions`. When the actions'
 // distill strengths buy steps (DistillSteps), pruning runs in two stages, each followed by
 // distillation from `fp32` (one stage when nothing is pruned). 4..7-bit layers are calibrated
-// on `calibration` images (undefined = RTN). The result is marked compressed.
+// on `calibration` images (undefined = RTN). With PruneCriterion::kActivation and calibration
+// images, every stage ranks units by CnnActivationImportance of the model it prunes (the second
+// stage on the distilled weights); otherwise (or without images) by weight L1. The result is
+// marked compressed.
 absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
                                           const std::vector<shrink::v1::LayerAction>& actions,
                                           const torch::Tensor& calibration = torch::Tensor(),
-                                          const CnnDistillation& distill = {});
+                                          const CnnDistillation& distill = {},
+                                          PruneCriterion criterion = PruneCriterion::kMagnitude);
 
 }  // namespace shrink::worker

@@ -117,6 +117,7 @@ shrink::v1::ModelDescription CnnBackend::Describe() const {
 absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::vector<shrink::v1::LayerAction>& actions,
                                                                    const std::string& policy_json,
                                                                    const ApplyOptions& options) const {
+  // Calibration (GPTQ and activation importance): the first training images.
   torch::Tensor images;
   if (options.data.images) {
     auto split = FindSplit(*options.data.images, "train");
@@ -133,7 +134,7 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::ve
       distill.labels = (*split)->labels;
     }
   }
-  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images, distill));
+  SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images, distill, options.criterion));
   compressed.policy_json = policy_json;
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed), device));
   return std::unique_ptr<ModelBackend>(std::move(backend));

@@ -65,7 +65,7 @@ struct TaskData {
 // How structured pruning ranks heads / neurons / channels.
 enum class PruneCriterion {
   kMagnitude,   // weight L1 norms
-  kActivation,  // transformers: activations on the calibration data (magnitude without data; CNN: magnitude)
+  kActivation,  // each unit's output on the calibration data as the next layer sees it (magnitude without data)
 };
 
 // Knowledge distillation from the uncompressed model (the teacher) while a policy is applied:
@@ -87,8 +87,9 @@ inline constexpr int64_t kFinalDistillSteps = 300;
 
 // Options of Model::Apply.
 struct ApplyOptions {
-  // The task's data: 4..7-bit layers calibrate (GPTQ) on 128 training examples (empty =
-  // round to nearest); distillation trains on its training split (empty = no distillation).
+  // The task's data: 4..7-bit layers calibrate (GPTQ) and kActivation ranks units on 128
+  // training examples (empty = round to nearest, magnitude); distillation trains on its training
+  // split (empty = no distillation).
   TaskData data;
   PruneCriterion criterion = PruneCriterion::kMagnitude;
   DistillOptions distill;

@@ -67,6 +67,36 @@ TEST(CliTest, ApplyWritesThePolicysModelAndMeasuresItAgainstTheInput) {
   RemoveAll(dir);
 }
 
+TEST(CliTest, ApplyImportanceActivationRanksTheCnnOnTheTask) {
+  std::string dir = *MakeTempDir("shrink-importance-test-");
+  std::string model = testing::TinyTrainedModel();
+  ASSERT_TRUE(WriteFileAtomic(dir + "/policy.json", R"({"uniform": {"prune": 0.5, "bits": 32}})").ok());
+  auto apply = [&](const std::string& importance, const std::string& task) {
+    std::vector<std::string> command = {BinPath("shrink"), "apply", "--model", model, "--policy", dir + "/policy.json",
+                                        "--out", dir + "/" + importance + task, "--json", "--threads", "1",
+                                        "--importance", importance, "--distill-steps", "0", "--task", task};
+    return RunCommand(command);
+  };
+  auto magnitude = apply("magnitude", "fashion-mnist");
+  auto activation = apply("activation", "fashion-mnist");
+  auto no_data = apply("activation", "none");
+  for (const auto* run : {&magnitude, &activation, &no_data}) ASSERT_EQ(run->exit_code, 0) << run->err;
+  // Same shapes, other channels / neurons: ranked on the task's images, not by weight norms.
+  auto m = nlohmann::json::parse(magnitude.out), a = nlohmann::json::parse(activation.out);
+  EXPECT_EQ(a["params"], m["params"]);
+  EXPECT_GT(a["accuracy"].get<double>(), 0.3);
+  auto weights = [&](const std::string& out) { return *ReadFile(dir + "/" + out + "/model.safetensors"); };
+  EXPECT_TRUE(weights("activationfashion-mnist") != weights("magnitudefashion-mnist"));
+  // Without a task there are no images to rank on: magnitude, byte for byte.
+  EXPECT_TRUE(weights("activationnone") == weights("magnitudefashion-mnist"));
+
+  auto bad = RunCommand({BinPath("shrink"), "apply", "--model", model, "--policy", dir + "/policy.json", "--out",
+                         dir + "/bad", "--importance", "taylor"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--importance taylor"), std::string::npos) << bad.err;
+  RemoveAll(dir);
+}
+
 TEST(CliTest, CommandsAnswerHelpVersionAndUsageErrors) {
   for (const char* binary : {"shrink", "shrink-coordinator", "shrink-worker"}) {
     auto version = RunCommand({BinPath(binary), "--version"});
