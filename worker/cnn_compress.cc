@@ -216,7 +216,7 @@ absl::StatusOr<CnnCheckpoint> CompressCnn(const CnnCheckpoint& fp32,
   }
   // Each stage ranks the units of the model it prunes (activations when asked for and possible).
   const bool by_activation =
-      criterion == PruneCriterion::kActivation && calibration.defined() && calibration.size(0) > 0;
+      prunes && criterion == PruneCriterion::kActivation && calibration.defined() && calibration.size(0) > 0;
   auto choose = [&](const CnnCheckpoint& model,
                     const std::vector<shrink::v1::LayerAction>& stage) -> absl::StatusOr<KeptUnits> {
     std::map<std::string, torch::Tensor> importance;
