@@ -488,16 +488,26 @@ void Coordinator::DetachWorker(const std::string& worker_id) {
 void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResult& result) {
   const absl::Time arrived = absl::Now();
   std::lock_guard<std::mutex> lock(mu_);
+  auto w = workers_.find(worker_id);
+  // Any answer shows the worker is alive: it takes work again, even if this answer is late.
+  if (w != workers_.end()) w->second.unresponsive = false;
   auto task_it = tasks_.find(result.task_id());
-  if (task_it == tasks_.end() || task_it->second.worker_id != worker_id) {
-    // A recalled or re-leased task: the answer no longer counts.
+  const bool late_but_unclaimed = task_it != tasks_.end() && task_it->second.worker_id.empty();
+  if (task_it == tasks_.end() || (task_it->second.worker_id != worker_id && !late_but_unclaimed)) {
+    // Finished, recalled, or re-dispatched to another worker (whose answer counts).
+    PumpLocked();
     return;
+  }
+  if (late_but_unclaimed) {
+    // Its lease expired and it went back to the queue, but nobody has taken it yet: a slow
+    // worker's result is as good as a fresh one, and re-running it would cost the same again.
+    SHRINK_LOG(INFO) << "late result of " << result.task_id() << " from " << worker_id << " taken";
+    queue_.erase(std::remove(queue_.begin(), queue_.end(), result.task_id()), queue_.end());
   }
   PendingTask task = std::move(task_it->second);
   tasks_.erase(task_it);
-  if (auto w = workers_.find(worker_id); w != workers_.end()) {
+  if (w != workers_.end()) {
     w->second.running.erase(task.task.task_id());
-    w->second.unresponsive = false;  // it answers again
     w->second.freed_at.push_back(arrived);
   }
   double seconds = absl::ToDoubleSeconds(absl::Now() - task.dispatched_at);

@@ -277,6 +277,29 @@ TEST_F(CoordinatorTest, ExpiredLeaseRequeuesTheCandidateElsewhere) {
   EXPECT_EQ(Candidates(job.id()).size(), 4u);
 }
 
+// A task that outlives its lease on the only worker (a long final distillation on a busy
+// machine): the lease expiry marks the worker unresponsive and re-queues the task, and nobody
+// else can take it. The late answer must still count, and must make the worker usable again,
+// or the job waits forever.
+TEST_F(CoordinatorTest, ALateAnswerToAnExpiredLeaseCompletesTheJob) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  StartServer(absl::Milliseconds(200));
+  std::atomic<int> finalizes{0};
+  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    // Slower than the lease (checked every 20 ms), as a real finalize can be: not synchronisation.
+    if (task.kind() == v1::Task::FINALIZE && finalizes.fetch_add(1) == 0) absl::SleepFor(absl::Seconds(1));
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(3), &job).ok());
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 3);
+  EXPECT_EQ(finalizes.load(), 1) << "the late result was taken, not computed again";
+  EXPECT_GT(done.artifact_files_size(), 0);
+}
+
 TEST_F(CoordinatorTest, DisconnectedWorkerTasksGoBackToTheQueue) {
   AddWorker(1, [](const v1::Task& task, v1::WorkerPool::Stub* stub) {
     if (task.kind() == v1::Task::EVALUATE) return v1::TaskResult();  // holds it, then dies
