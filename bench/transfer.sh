@@ -51,13 +51,15 @@ import json, os, statistics, sys
 out, source, target, budget, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5:]
 
 def curve(name):
-    """Best reward so far after each evaluation, in the order the candidates were proposed."""
+    """Best reward so far after each evaluation, in the order the candidates were proposed;
+    feasible candidates (meeting the goal) first, as the job picks its result."""
     history = json.load(open(os.path.join(out, name, "manifest.json")))["history"]
-    best, points = None, []
+    seen, points = [], []
     for c in sorted(history, key=lambda c: int(c["id"])):
         if c.get("outcome") == "ok":
-            best = c["reward"] if best is None else max(best, c["reward"])
-        points.append(best)
+            seen.append(c)
+        feasible = [x["reward"] for x in seen if x.get("feasible")]
+        points.append(max(feasible or [x["reward"] for x in seen]) if seen else None)
     return points
 
 curves = {start: [curve(f"{start}-{s}") for s in seeds] for start in ("fresh", "transfer")}
