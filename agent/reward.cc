@@ -20,8 +20,9 @@ double ComputeReward(const v1::RewardWeights& weights, const v1::Goal& goal,
   v1::RewardWeights w = EffectiveWeights(weights);
   double degradation = std::max(0.0, goal.min_retention() - evaluation.retention()) +
                        std::max(0.0, evaluation.size_ratio() - goal.target_size());
-  return w.alpha() * evaluation.retention() + w.beta() * (1.0 - evaluation.size_ratio()) +
-         w.gamma() * (evaluation.speedup() - 1.0) - w.delta() * degradation;
+  const bool above_floor = evaluation.retention() >= goal.min_retention();
+  const double gains = w.beta() * (1.0 - evaluation.size_ratio()) + w.gamma() * (evaluation.speedup() - 1.0);
+  return w.alpha() * evaluation.retention() + (above_floor ? gains : 0.0) - w.delta() * degradation;
 }
 
 bool MeetsGoal(const v1::Goal& goal, const v1::Evaluation& evaluation) {

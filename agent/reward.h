@@ -8,9 +8,12 @@ namespace shrink::agent {
 // Weights with zeros replaced by the defaults (alpha 1, beta 0.5, gamma 0.1, delta 5).
 v1::RewardWeights EffectiveWeights(const v1::RewardWeights& weights);
 
-// alpha*retention + beta*(1 - size_ratio) + gamma*(speedup - 1)
+// alpha*retention + [retention >= min_retention] * (beta*(1 - size_ratio) + gamma*(speedup - 1))
 //   - delta*(max(0, min_retention - retention) + max(0, size_ratio - target_size))
-// The last term is the degradation: how far the candidate misses the goal.
+// The last term is the degradation: how far the candidate misses the goal. Below the
+// retention floor a candidate earns nothing for size or speed: otherwise an unbounded
+// speedup term lets a heavily pruned, useless model outscore a feasible one, and a
+// learning search chases it.
 double ComputeReward(const v1::RewardWeights& weights, const v1::Goal& goal,
                      const v1::Evaluation& evaluation);
 

@@ -35,8 +35,9 @@ TEST(ComputeRewardTest, FeasibleCandidateHasNoDegradation) {
 }
 
 TEST(ComputeRewardTest, MissingBothGoalsSubtractsDeltaTimesBothShortfalls) {
-  // 2*0.9 + 1*0.7 + 0.5*(0.8 - 1) - 10*((0.95 - 0.9) + (0.3 - 0.25)) = 1.8 + 0.7 - 0.1 - 1.0
-  EXPECT_NEAR(ComputeReward(Weights(2, 1, 0.5, 10), Goal(0.25, 0.95), Eval(0.9, 0.3, 0.8)), 1.4, 1e-12);
+  // Below the retention floor size and speed earn nothing:
+  // 2*0.9 - 10*((0.95 - 0.9) + (0.3 - 0.25)) = 1.8 - 1.0
+  EXPECT_NEAR(ComputeReward(Weights(2, 1, 0.5, 10), Goal(0.25, 0.95), Eval(0.9, 0.3, 0.8)), 0.8, 1e-12);
 }
 
 TEST(ComputeRewardTest, MissingOnlyRetentionPenalisesOnlyRetention) {
@@ -55,8 +56,24 @@ TEST(ComputeRewardTest, AllZeroWeightsUseDefaults) {
 }
 
 TEST(ComputeRewardTest, AllZeroWeightsUseDefaultDeltaForDegradation) {
-  // 0.9 + 0.5*0.7 + 0.1*(-0.2) - 5*(0.05 + 0.05) = 0.9 + 0.35 - 0.02 - 0.5
-  EXPECT_NEAR(ComputeReward(v1::RewardWeights(), Goal(0.25, 0.95), Eval(0.9, 0.3, 0.8)), 0.73, 1e-12);
+  // Retention 0.96 meets the floor, size misses: 0.96 + 0.5*0.7 + 0.1*(-0.2) - 5*0.05
+  EXPECT_NEAR(ComputeReward(v1::RewardWeights(), Goal(0.25, 0.95), Eval(0.96, 0.3, 0.8)), 1.04, 1e-12);
+}
+
+TEST(ComputeRewardTest, BelowTheFloorSizeAndSpeedEarnNothing) {
+  // 0.9 - 5*0.05: the 10x speedup and the 85% compression are not counted.
+  EXPECT_NEAR(ComputeReward(v1::RewardWeights(), Goal(0.25, 0.95), Eval(0.9, 0.15, 10.0)), 0.65, 1e-12);
+}
+
+TEST(ComputeRewardTest, NoSpeedupBelowTheFloorOutscoresAFeasibleCandidate) {
+  // Without the floor, 94% retention at 27x (the reference BERT pruned by 90%) scored
+  // 0.94 + 0.5*0.87 + 0.1*26 - 5*0.02 = 3.875 against 1.873 for a feasible 99% at 5.5x.
+  v1::Goal goal = Goal(0.22, 0.96);
+  double feasible = ComputeReward({}, goal, Eval(0.99, 0.134, 5.5));
+  for (double speedup : {1.0, 5.0, 27.0, 1000.0}) {
+    EXPECT_LT(ComputeReward({}, goal, Eval(0.94, 0.13, speedup)), feasible) << speedup;
+    EXPECT_LT(ComputeReward({}, goal, Eval(0.959, 0.10, speedup)), feasible) << speedup;
+  }
 }
 
 TEST(ComputeRewardTest, PartlyZeroWeightsAreTakenAsGiven) {
