@@ -64,6 +64,42 @@ double Millis(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
+absl::Status ValidateEvalOptions(const EvalOptions& options) {
+  if (options.latency_batch < 1 || options.text_latency_batch < 1 || options.sequence_length < 2 ||
+      options.timed_runs < 1 || options.warmup_runs < 0 || options.max_examples < 0) {
+    return absl::InvalidArgumentError(
+        "EvalOptions: latency batches and timed_runs must be >= 1, sequence_length >= 2, warmup_runs and "
+        "max_examples >= 0");
+  }
+  return absl::OkStatus();
+}
+
+// A forward pass to time and the device it runs on.
+struct TimedProbe {
+  std::function<void()> run;
+  torch::Device device;
+};
+
+// Warms every probe up, then times them in alternating passes; each one's median in ms.
+std::vector<double> TimeProbes(const std::vector<TimedProbe>& probes, const EvalOptions& options) {
+  for (const TimedProbe& p : probes) {
+    for (int i = 0; i < options.warmup_runs; ++i) p.run();
+    SynchronizeDevice(p.device);
+  }
+  std::vector<std::vector<double>> times_ms(probes.size());
+  for (int i = 0; i < options.timed_runs; ++i) {
+    for (size_t k = 0; k < probes.size(); ++k) {
+      auto start = std::chrono::steady_clock::now();
+      probes[k].run();
+      SynchronizeDevice(probes[k].device);  // a GPU returns before its kernels ran: wait for them
+      times_ms[k].push_back(Millis(start));
+    }
+  }
+  std::vector<double> medians;
+  for (auto& t : times_ms) medians.push_back(Median(std::move(t)));
+  return medians;
+}
+
 // A fixed batch of synthetic, normalized-looking images (latency does not depend on values).
 torch::Tensor SyntheticImages(int64_t batch, int64_t channels) {
   auto generator = at::detail::createCPUGenerator(12345);
@@ -260,6 +296,24 @@ absl::Status Model::Save(const std::string& dir) const {
   return Guarded(absl::StrCat("saving model to ", dir), [&] { return impl->backend->Save(dir); });
 }
 
+absl::StatusOr<LatencyPair> TimeInterleaved(const Model& first, const Model& second, const EvalOptions& options) {
+  if (!first.impl || !first.impl->backend || !second.impl || !second.impl->backend) {
+    return absl::FailedPreconditionError("TimeInterleaved on an empty model");
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateEvalOptions(options));
+  return Guarded("timing models", [&]() -> absl::StatusOr<LatencyPair> {
+    LatencyPair pair;
+    pair.threads = ConfigureTorch(options.threads);
+    int batch = 0;
+    std::vector<TimedProbe> probes = {{first.impl->backend->LatencyProbe(options, &batch), first.impl->backend->device},
+                                      {second.impl->backend->LatencyProbe(options, &batch), second.impl->backend->device}};
+    std::vector<double> medians = TimeProbes(probes, options);
+    pair.first_ms = medians[0];
+    pair.second_ms = medians[1];
+    return pair;
+  });
+}
+
 absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const ImageDataset& data, const std::string& split,
                                                     const EvalOptions& options) const {
   TaskData task;
@@ -272,12 +326,7 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const ImageDataset& data, co
 absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const TaskData& data, const std::string& split,
                                                     const EvalOptions& options) const {
   if (!impl || !impl->backend) return absl::FailedPreconditionError("Evaluate on an empty model");
-  if (options.latency_batch < 1 || options.text_latency_batch < 1 || options.sequence_length < 2 ||
-      options.timed_runs < 1 || options.warmup_runs < 0 || options.max_examples < 0) {
-    return absl::InvalidArgumentError(
-        "EvalOptions: latency batches and timed_runs must be >= 1, sequence_length >= 2, warmup_runs and "
-        "max_examples >= 0");
-  }
+  SHRINK_RETURN_IF_ERROR(ValidateEvalOptions(options));
   return Guarded("evaluating model", [&]() -> absl::StatusOr<shrink::v1::Metrics> {
     // Every evaluation states its thread count: latency figures are only comparable that way.
     const int threads = ConfigureTorch(options.threads);
@@ -291,17 +340,9 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const TaskData& data, const 
     }
     int batch = 0;
     std::function<void()> probe = impl->backend->LatencyProbe(options, &batch);
-    const torch::Device device = impl->backend->device;
-    for (int i = 0; i < options.warmup_runs; ++i) probe();
-    SynchronizeDevice(device);
-    std::vector<double> times_ms;
-    for (int i = 0; i < options.timed_runs; ++i) {
-      auto start = std::chrono::steady_clock::now();
-      probe();
-      SynchronizeDevice(device);  // a GPU returns before its kernels ran: wait for them
-      times_ms.push_back(Millis(start));
+    if (options.time_latency) {
+      metrics.set_latency_ms(TimeProbes({{probe, impl->backend->device}}, options)[0]);
     }
-    metrics.set_latency_ms(Median(times_ms));
     metrics.set_latency_batch(batch);
     metrics.set_threads(threads);
 

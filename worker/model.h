@@ -23,6 +23,7 @@ struct EvalOptions {
   int sequence_length = 128;   // tokens per synthetic sequence (transformer latency and FLOPs)
   int warmup_runs = 3;
   int timed_runs = 15;       // latency_ms = median of these
+  bool time_latency = true;  // false: no timed passes (latency_ms 0), for callers that time elsewhere
   int64_t max_examples = 0;  // accuracy on the first N examples of the split; 0 = all
 };
 
@@ -72,9 +73,9 @@ enum class PruneCriterion {
 // pruning runs in two stages (half the ratio, distill, the rest, distill), then quantization.
 // The loss is the task loss + temperature-scaled KL on the logits + each layer's feature
 // matching (transformers: block outputs and attention maps; CNN: feature maps) weighted by
-// that layer's distill strength. Steps = max_steps x the policy's mean distill strength.
+// that layer's distill strength. Steps = max_steps when any layer's strength is above 0.
 struct DistillOptions {
-  int64_t max_steps = 0;        // optimizer steps at strength 1 everywhere; 0 = no distillation
+  int64_t max_steps = 0;        // optimizer steps when the policy distills; 0 = no distillation
   int64_t batch_size = 32;      // training examples per step
   double learning_rate = 0;     // AdamW; 0 = the family's default (transformers 1e-4, CNN 5e-4)
   double temperature = 2.0;     // softens teacher and student logits in the KL term
@@ -153,6 +154,16 @@ class Model {
   struct Impl;
   std::unique_ptr<Impl> impl;
 };
+
+// Median latency of one batch of each of two models, timed in alternating passes (a, b, a,
+// b, ...) after both warm up, so that a change of load during the measurement slows both
+// alike and their ratio (the speedup) stays fair. Batches as in Evaluate.
+struct LatencyPair {
+  double first_ms = 0;
+  double second_ms = 0;
+  int threads = 0;  // intra-op threads both were timed with
+};
+absl::StatusOr<LatencyPair> TimeInterleaved(const Model& first, const Model& second, const EvalOptions& options);
 
 struct TrainOptions {
   std::string preset = "reference";  // transformers: shape preset (see InitModel)

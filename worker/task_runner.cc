@@ -76,7 +76,16 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
   apply.data = *data;
   apply.distill.max_steps = task.kind() == v1::Task::FINALIZE ? kFinalDistillSteps : kSearchDistillSteps;
   SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<Model> compressed, loaded->model->Apply(task.policy(), apply));
-  SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, eval_options_));
+  EvalOptions untimed = eval_options_;
+  untimed.time_latency = false;
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, untimed));
+  // Latency drifts with load (other slots, other processes): time the baseline and the
+  // candidate in alternating passes so that the speedup compares like with like.
+  SHRINK_ASSIGN_OR_RETURN(LatencyPair latency, TimeInterleaved(*loaded->model, *compressed, eval_options_));
+  baseline.set_latency_ms(latency.first_ms);
+  baseline.set_threads(latency.threads);
+  metrics.set_latency_ms(latency.second_ms);
+  metrics.set_threads(latency.threads);
   *result.mutable_evaluation() = CompareToBaseline(metrics, baseline);
   if (task.kind() == v1::Task::FINALIZE) {
     SHRINK_RETURN_IF_ERROR(MakeDirs(work_dir_));
@@ -152,23 +161,11 @@ absl::StatusOr<std::shared_ptr<const TaskData>> TaskRunner::LoadData(const v1::T
 
 absl::StatusOr<v1::Metrics> TaskRunner::Baseline(LoadedModel& loaded, const TaskData& data,
                                                  const std::string& split) {
-  v1::Metrics full;
-  {
-    std::lock_guard<std::mutex> lock(loaded.mu);
-    auto it = loaded.baseline_by_split.find(split);
-    if (it == loaded.baseline_by_split.end()) {
-      SHRINK_ASSIGN_OR_RETURN(full, loaded.model->Evaluate(data, split, eval_options_));
-      loaded.baseline_by_split[split] = full;
-      return full;
-    }
-    full = it->second;
-  }
-  // Latency drifts with load; re-measure it beside every candidate.
-  EvalOptions latency_only = eval_options_;
-  latency_only.max_examples = eval_options_.latency_batch;
-  SHRINK_ASSIGN_OR_RETURN(v1::Metrics now, loaded.model->Evaluate(data, split, latency_only));
-  full.set_latency_ms(now.latency_ms());
-  full.set_threads(now.threads());
+  std::lock_guard<std::mutex> lock(loaded.mu);
+  auto it = loaded.baseline_by_split.find(split);
+  if (it != loaded.baseline_by_split.end()) return it->second;
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics full, loaded.model->Evaluate(data, split, eval_options_));
+  loaded.baseline_by_split[split] = full;
   return full;
 }
 

@@ -41,8 +41,8 @@ class TaskRunner {
                                                          v1::WorkerPool::StubInterface* stub);
   absl::StatusOr<std::shared_ptr<const TaskData>> LoadData(const v1::Task& task,
                                                           v1::WorkerPool::StubInterface* stub);
-  // The uncompressed model on `split`: cached accuracy, latency measured now
-  // (so it shares the candidate's conditions).
+  // The uncompressed model's metrics on `split`, measured once per model and split
+  // (candidates re-time its latency beside their own, see TimeInterleaved).
   absl::StatusOr<v1::Metrics> Baseline(LoadedModel& loaded, const TaskData& data,
                                        const std::string& split);
 
