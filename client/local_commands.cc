@@ -252,7 +252,7 @@ int RunApply(int argc, char** argv) {
       {"task", "task to measure both models on (default: fashion-mnist for the cnn, none for transformers)", ""},
       {"split", "validation | test", "test"},
       {"importance", "how pruning ranks heads / neurons / channels: magnitude | activation (on the task's training data)", "magnitude"},
-      {"distill-steps", "distillation steps at strength 1 (scaled by the policy's mean distill; needs --task)",
+      {"distill-steps", "distillation steps when the policy distills (any distill > 0; needs --task)",
        std::to_string(worker::kFinalDistillSteps)},
       {"distill-lr", "peak learning rate of distillation (0 = the family's default)", "0"},
       {"threads", "intra-op threads (0 = all cores)", "0"},

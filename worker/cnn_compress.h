@@ -58,7 +58,7 @@ struct CnnDistillation {
 };
 
 // Pruning, distillation, then quantization under validated `actions`. When the actions'
-// distill strengths buy steps (DistillSteps), pruning runs in two stages, each followed by
+// distill strengths give it steps (DistillSteps), pruning runs in two stages, each followed by
 // distillation from `fp32` (one stage when nothing is pruned). 4..7-bit layers are calibrated
 // on `calibration` images (undefined = RTN). With PruneCriterion::kActivation and calibration
 // images, every stage ranks units by CnnActivationImportance of the model it prunes (the second

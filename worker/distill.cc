@@ -6,10 +6,11 @@
 namespace shrink::worker {
 
 int64_t DistillSteps(const std::vector<shrink::v1::LayerAction>& actions, int64_t max_steps) {
-  if (actions.empty() || max_steps <= 0) return 0;
-  double sum = 0;
-  for (const auto& action : actions) sum += std::clamp(action.distill(), 0.0, 1.0);
-  return static_cast<int64_t>(std::llround(static_cast<double>(max_steps) * sum / static_cast<double>(actions.size())));
+  if (max_steps <= 0) return 0;
+  for (const auto& action : actions) {
+    if (action.distill() > 0) return max_steps;
+  }
+  return 0;
 }
 
 torch::Tensor SoftTargetLoss(const torch::Tensor& student, const torch::Tensor& teacher, double temperature,

@@ -13,7 +13,10 @@
 
 namespace shrink::worker {
 
-// Optimizer steps a policy buys: round(max_steps x the mean distill strength of its actions).
+// Optimizer steps a policy gets: all of max_steps when any layer distills (strength > 0), else 0.
+// Strengths weight each layer's feature matching; they do not buy steps, so that a policy's
+// retention does not depend on how much compute its strengths happened to ask for (steps cost
+// time, which no reward term counts, so a search could only learn to ask for all of them).
 int64_t DistillSteps(const std::vector<shrink::v1::LayerAction>& actions, int64_t max_steps);
 
 // T^2 * KL(softmax(teacher / T) || softmax(student / T)) per row, averaged over rows whose

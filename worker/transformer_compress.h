@@ -91,7 +91,7 @@ struct TransformerDistillation {
 // Pruning, distillation, then quantization under validated `actions` (one per layer, in
 // TransformerLayerGroups order): blocks whose attention and FFN both reach kRemoveBlockPrune
 // are removed, other heads / neurons pruned by `importance`. When the actions' distill
-// strengths buy steps (DistillSteps), pruning runs in two stages, each followed by
+// strengths give it steps (DistillSteps), pruning runs in two stages, each followed by
 // distillation from `fp32` (one stage after pruning when nothing is pruned). 4..7-bit
 // linears are calibrated on `calibration` (recorded on the final fp32 student) when given.
 // Calibration and activation importance run on `device` (distillation on the CPU). The result

@@ -27,10 +27,11 @@ shrink::v1::LayerAction Action(const std::string& name, double prune, int bits, 
   return action;
 }
 
-TEST(DistillTest, StepsScaleWithTheMeanStrength) {
+TEST(DistillTest, AnyDistillingLayerGetsEveryStep) {
   std::vector<shrink::v1::LayerAction> actions = {Action("a", 0, 8, 1.0), Action("b", 0, 8, 0.5),
                                                   Action("c", 0, 8, 0.0), Action("d", 0, 8, 0.5)};
-  EXPECT_EQ(DistillSteps(actions, 100), 50);
+  EXPECT_EQ(DistillSteps(actions, 100), 100);
+  EXPECT_EQ(DistillSteps({Action("a", 0, 8, 0.01), Action("b", 0, 8, 0)}, 100), 100);
   EXPECT_EQ(DistillSteps(actions, 0), 0);
   EXPECT_EQ(DistillSteps({Action("a", 0, 8, 0)}, 100), 0);
   EXPECT_EQ(DistillSteps({}, 100), 0);
