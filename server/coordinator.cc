@@ -72,6 +72,14 @@ Coordinator::Coordinator(const CoordinatorOptions& options, CoordinatorMetrics* 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const CoordinatorOptions& options,
                                                                  CoordinatorMetrics* metrics) {
   if (options.state_dir.empty()) return absl::InvalidArgumentError("--state: a folder is required");
+  if (options.lease <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--lease-seconds must be > 0");
+  }
+  if (options.max_task < options.lease) {
+    return absl::InvalidArgumentError(absl::StrCat("--max-task-seconds (", absl::FormatDuration(options.max_task),
+                                                   ") must be at least --lease-seconds (",
+                                                   absl::FormatDuration(options.lease), ")"));
+  }
   SHRINK_RETURN_IF_ERROR(MakeDirs(options.state_dir));
   std::unique_ptr<Coordinator> c(new Coordinator(options, metrics));
   SHRINK_ASSIGN_OR_RETURN(c->store_, JobStore::Open(options.state_dir + "/shrink.db"));
@@ -562,6 +570,38 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
   PumpLocked();
 }
 
+void Coordinator::HandleHeartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
+  const absl::Time now = absl::Now();
+  std::lock_guard<std::mutex> lock(mu_);
+  auto w = workers_.find(worker_id);
+  if (w == workers_.end()) return;
+  if (metrics_) metrics_->HeartbeatReceived();
+  int ignored = 0;
+  for (const std::string& id : heartbeat.task_ids()) {
+    auto it = tasks_.find(id);
+    // Finished, recalled, re-queued or someone else's: that worker's word does not count.
+    if (it == tasks_.end() || it->second.worker_id != worker_id) {
+      ++ignored;
+      continue;
+    }
+    it->second.deadline = std::max(it->second.deadline, LeaseEnd(it->second.dispatched_at, now));
+  }
+  if (ignored > 0) {
+    SHRINK_LOG(INFO) << "heartbeat from " << worker_id << " named " << ignored
+                     << " task(s) not dispatched to it; ignored";
+  }
+  // An answer, as a result is: a worker whose lease expired (stopped, partitioned) takes work again.
+  if (w->second.unresponsive) {
+    w->second.unresponsive = false;
+    SHRINK_LOG(INFO) << "worker " << worker_id << " answers again (heartbeat)";
+    PumpLocked();
+  }
+}
+
+absl::Time Coordinator::LeaseEnd(absl::Time dispatched_at, absl::Time now) const {
+  return std::min(now + options_.lease, dispatched_at + options_.max_task);
+}
+
 void Coordinator::OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& result) {
   *runtime.job.mutable_description() = result.description();
   auto search = MakeSearchLocked(runtime.job);
@@ -891,7 +931,7 @@ void Coordinator::DispatchLocked() {
     task.worker_id = best_id;
     task.attempts++;
     task.dispatched_at = absl::Now();
-    task.deadline = task.dispatched_at + options_.lease;
+    task.deadline = LeaseEnd(task.dispatched_at, task.dispatched_at);
     best->running.insert(task_id);
     v1::CoordinatorMessage message;
     *message.mutable_task() = task.task;
@@ -968,17 +1008,25 @@ void Coordinator::LeaseLoop() {
     if (expired.empty()) continue;
     for (const auto& id : expired) {
       auto it = tasks_.find(id);
-      SHRINK_LOG(WARNING) << "lease of task " << id << " on " << it->second.worker_id << " expired";
+      // Heartbeats renew a lease up to max_task after dispatch, never beyond.
+      const bool capped = it->second.deadline >= it->second.dispatched_at + options_.max_task;
+      if (capped) {
+        SHRINK_LOG(WARNING) << "task " << id << " on " << it->second.worker_id << " ran past --max-task-seconds ("
+                            << absl::FormatDuration(options_.max_task) << ") despite its heartbeats";
+      } else {
+        SHRINK_LOG(WARNING) << "lease of task " << id << " on " << it->second.worker_id
+                            << " expired: no result and no heartbeat for " << absl::FormatDuration(options_.lease);
+      }
       if (auto w = workers_.find(it->second.worker_id); w != workers_.end()) {
         v1::CoordinatorMessage recall;
         recall.mutable_cancel()->set_task_id(id);
         w->second.outbox.push_back(std::move(recall));
         w->second.outbox_freed_at.push_back(absl::InfinitePast());
         w->second.wake->notify_all();
-        // Hung or far too slow: it gets no more work until it answers again.
+        // Hung, cut off or stuck on this task: no more work until it answers again.
         w->second.unresponsive = true;
       }
-      RequeueOrFailLocked(id, "lease expired");
+      RequeueOrFailLocked(id, capped ? "ran past --max-task-seconds" : "lease expired");
     }
     PumpLocked();
   }

@@ -27,7 +27,12 @@ namespace shrink::server {
 
 struct CoordinatorOptions {
   std::string state_dir;                      // SQLite database and blobs live here
-  absl::Duration lease = absl::Minutes(10);   // a task not answered by then goes back to the queue
+  // A dispatched task with no result and no heartbeat for this long goes back to
+  // the queue; workers must heartbeat well within it (shrink-worker: every 10 s).
+  absl::Duration lease = absl::Seconds(60);
+  // Heartbeats never extend a task beyond this after its dispatch, so a task
+  // stuck inside a live worker is still re-queued. At least `lease`.
+  absl::Duration max_task = absl::Hours(6);
   absl::Duration lease_check = absl::Seconds(1);  // how often leases are checked
   int max_attempts = 3;                       // dispatches per task before it counts as failed
   int64_t max_blob_bytes = int64_t{4} << 30;  // largest model or data file accepted
@@ -81,6 +86,9 @@ class Coordinator {
   void DetachWorker(const std::string& worker_id);
   // A task finished on a worker.
   void HandleResult(const std::string& worker_id, const v1::TaskResult& result);
+  // The worker is alive and still running these tasks: each one dispatched to
+  // it gets its lease renewed (capped by max_task); other ids are ignored.
+  void HandleHeartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
 
   // Stops the lease thread and wakes every waiter.
   void Shutdown();
@@ -91,7 +99,7 @@ class Coordinator {
     int64_t candidate_id = -1;   // EVALUATE only
     int attempts = 0;            // dispatches so far
     std::string worker_id;       // empty while queued
-    absl::Time deadline;         // lease end while dispatched
+    absl::Time deadline;         // lease end while dispatched (heartbeats move it)
     absl::Time dispatched_at;
   };
   struct JobRuntime {
@@ -115,7 +123,7 @@ class Coordinator {
     std::deque<v1::CoordinatorMessage> outbox;
     std::deque<absl::Time> outbox_freed_at;  // per outbox message: when its slot was freed
     std::deque<absl::Time> freed_at;         // results that freed a slot not refilled yet
-    bool unresponsive = false;  // a lease expired on it: no new tasks until it answers again
+    bool unresponsive = false;  // a lease expired on it: no new tasks until it answers (result or heartbeat)
     // Woken when its outbox fills or it goes away: other workers' streams sleep on.
     std::shared_ptr<std::condition_variable> wake = std::make_shared<std::condition_variable>();
   };
@@ -158,6 +166,8 @@ class Coordinator {
   int TotalSlotsLocked() const;
   absl::StatusOr<std::unique_ptr<agent::Search>> MakeSearchLocked(const v1::Job& job);
   void LeaseLoop();
+  // The lease end of a task dispatched at `dispatched_at`, renewed at `now`.
+  absl::Time LeaseEnd(absl::Time dispatched_at, absl::Time now) const;
 
   const CoordinatorOptions options_;
   CoordinatorMetrics* const metrics_;

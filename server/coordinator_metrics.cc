@@ -81,6 +81,11 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                            .Help("From a result arriving to the next task being written to that worker's slot.")
                            .Register(*registry_)
                            .Add({}, DispatchBuckets());
+  heartbeats_ = &prometheus::BuildCounter()
+                     .Name("shrink_worker_heartbeats_total")
+                     .Help("Heartbeats received from workers (each renews the leases of the tasks it lists).")
+                     .Register(*registry_)
+                     .Add({});
   queue_depth_ = &prometheus::BuildGauge()
                       .Name("shrink_queue_depth")
                       .Help("Tasks waiting for a free worker slot.")
@@ -154,6 +159,8 @@ void CoordinatorMetrics::ObserveEvaluationSeconds(double seconds) {
 }
 
 void CoordinatorMetrics::ObserveDispatchLatency(double seconds) { dispatch_latency_->Observe(seconds); }
+
+void CoordinatorMetrics::HeartbeatReceived() { heartbeats_->Increment(); }
 
 void CoordinatorMetrics::SetQueueDepth(int depth) { queue_depth_->Set(depth); }
 

@@ -58,6 +58,9 @@ class CoordinatorMetrics {
   // a worker slot to the next task for that slot being written to the worker.
   void ObserveDispatchLatency(double seconds);
 
+  // shrink_worker_heartbeats_total += 1 (one heartbeat message from a worker).
+  void HeartbeatReceived();
+
   // shrink_queue_depth: tasks waiting for a worker slot.
   void SetQueueDepth(int depth);
 
@@ -102,6 +105,7 @@ class CoordinatorMetrics {
   std::array<prometheus::Counter*, kOutcomes.size()> completed_by_outcome_;
   prometheus::Histogram* evaluation_seconds_;
   prometheus::Histogram* dispatch_latency_;
+  prometheus::Counter* heartbeats_;
   prometheus::Gauge* queue_depth_;
   prometheus::Gauge* workers_connected_;
   prometheus::Gauge* worker_slots_;

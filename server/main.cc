@@ -16,7 +16,8 @@ const std::vector<shrink::FlagSpec> kFlags = {
     {"listen", "gRPC address HOST:PORT (port 0 = any)", "127.0.0.1:50051"},
     {"metrics", "serve /metrics on HOST:PORT (port 0 = any; empty = off)", ""},
     {"state", "folder for the job database and blobs (required)", ""},
-    {"lease-seconds", "a task not answered within this goes back to the queue", "600"},
+    {"lease-seconds", "a task with no result and no worker heartbeat for this long goes back to the queue (> the workers' --heartbeat-seconds)", "60"},
+    {"max-task-seconds", "heartbeats never keep a task longer than this after its dispatch (>= --lease-seconds)", "21600"},
     {"tls-cert", "PEM certificate of this server: serve TLS (with --tls-key)", ""},
     {"tls-key", "PEM private key of --tls-cert", ""},
     {"tls-client-ca", "PEM CA that signs worker certificates: workers need one (mutual TLS)", ""},
@@ -46,8 +47,13 @@ int Main(int argc, char** argv) {
     return 0;
   }
   auto lease = args->GetDouble("lease-seconds");
+  auto max_task = args->GetDouble("max-task-seconds");
   if (args->Get("state").empty() || !lease.ok() || *lease <= 0) {
     std::cerr << "shrink-coordinator: --state is required and --lease-seconds must be > 0\n" << usage;
+    return 2;
+  }
+  if (!max_task.ok() || *max_task < *lease) {
+    std::cerr << "shrink-coordinator: --max-task-seconds must be a number >= --lease-seconds\n";
     return 2;
   }
   auto max_blob_mb = args->GetInt("max-blob-mb");
@@ -62,6 +68,7 @@ int Main(int argc, char** argv) {
   shrink::server::CoordinatorServerOptions options;
   options.coordinator.state_dir = args->Get("state");
   options.coordinator.lease = absl::Seconds(*lease);
+  options.coordinator.max_task = absl::Seconds(*max_task);
   options.coordinator.max_blob_bytes = *max_blob_mb << 20;
   options.coordinator.max_active_jobs_per_tenant = static_cast<int>(*max_jobs);
   if (args->Get("sync") != "full" && args->Get("sync") != "normal") {

@@ -235,7 +235,11 @@ grpc::Status WorkerPoolService::TaskStream(
   std::thread reader([&] {
     v1::WorkerMessage message;
     while (stream->Read(&message)) {
-      if (message.has_result()) coordinator_->HandleResult(worker_id, message.result());
+      if (message.has_result()) {
+        coordinator_->HandleResult(worker_id, message.result());
+      } else if (message.has_heartbeat()) {
+        coordinator_->HandleHeartbeat(worker_id, message.heartbeat());
+      }
     }
     coordinator_->DetachWorker(worker_id);
   });

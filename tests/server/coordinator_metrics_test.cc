@@ -27,7 +27,7 @@ TEST(CoordinatorMetricsTest, EveryFamilyExistsBeforeAnyEvent) {
         "# TYPE shrink_candidates_completed_total counter",
         "# TYPE shrink_candidate_evaluation_seconds histogram", "# TYPE shrink_queue_depth gauge",
         "# TYPE shrink_workers_connected gauge", "# TYPE shrink_worker_slots gauge",
-        "# TYPE shrink_worker_slots_busy gauge",
+        "# TYPE shrink_worker_slots_busy gauge", "# TYPE shrink_worker_heartbeats_total counter",
         "# TYPE shrink_blob_bytes_received_total counter",
         "# TYPE shrink_blob_bytes_sent_total counter"}) {
     EXPECT_THAT(text, HasSubstr(family));
@@ -61,6 +61,7 @@ TEST(CoordinatorMetricsTest, EventsShowUpInTheScrape) {
   metrics.CandidateCompleted("lease_expired");
   metrics.ObserveEvaluationSeconds(3.0);
   metrics.SetQueueDepth(4);
+  metrics.HeartbeatReceived();
   metrics.SetWorkers(3, 6, 5);
   metrics.BlobBytesReceived(1000);
   metrics.BlobBytesSent(250);
@@ -78,6 +79,7 @@ TEST(CoordinatorMetricsTest, EventsShowUpInTheScrape) {
   EXPECT_THAT(text, HasSubstr("shrink_candidate_evaluation_seconds_bucket{le=\"2.5\"} 0"));
   EXPECT_THAT(text, HasSubstr("shrink_candidate_evaluation_seconds_bucket{le=\"5\"} 1"));
   EXPECT_THAT(text, HasSubstr("shrink_queue_depth 4"));
+  EXPECT_THAT(text, HasSubstr("shrink_worker_heartbeats_total 1"));
   EXPECT_THAT(text, HasSubstr("shrink_workers_connected 3"));
   EXPECT_THAT(text, HasSubstr("shrink_worker_slots 6"));
   EXPECT_THAT(text, HasSubstr("shrink_worker_slots_busy 5"));

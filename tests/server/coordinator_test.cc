@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <condition_variable>
 #include <set>
 
 #include "agent/search.h"
@@ -16,6 +20,7 @@
 #include "server/job_store.h"
 #include "tests/test_util/cnn_description.h"
 #include "tests/test_util/fake_worker.h"
+#include "tests/test_util/subprocess.h"
 
 namespace shrink {
 namespace {
@@ -30,15 +35,17 @@ class CoordinatorTest : public ::testing::Test {
     StartServer(absl::Minutes(10));
   }
   void TearDown() override {
+    StopHeartbeats();
     workers_.clear();
     server_.reset();
     RemoveAll(dir_);
   }
 
-  void StartServer(absl::Duration lease) {
+  void StartServer(absl::Duration lease, absl::Duration max_task = absl::Hours(1)) {
     server::CoordinatorServerOptions options;
     options.coordinator.state_dir = dir_ + "/state";
     options.coordinator.lease = lease;
+    options.coordinator.max_task = max_task;
     options.coordinator.lease_check = absl::Milliseconds(20);
     auto server = server::CoordinatorServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -97,10 +104,96 @@ class CoordinatorTest : public ::testing::Test {
     return {response.candidates().begin(), response.candidates().end()};
   }
 
+  // The first evaluation any worker receives is held (never answered by it);
+  // later deliveries of the same task (re-dispatches) are answered and recorded.
+  struct Held {
+    std::mutex mu;
+    std::condition_variable cv;
+    v1::Task task;                 // the held evaluation; empty task_id until one arrives
+    int holder = -1;               // index of the worker holding it
+    std::vector<int> again;        // workers it was dispatched to afterwards
+    absl::Time again_at;           // when the first of those received it
+  };
+  FakeWorker::Answer HoldFirstEvaluation(int index) {
+    return [this, index](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+      if (task.kind() == v1::Task::EVALUATE) {
+        std::lock_guard<std::mutex> lock(held_.mu);
+        if (held_.task.task_id().empty()) {
+          held_.task = task;
+          held_.holder = index;
+          held_.cv.notify_all();
+          return v1::TaskResult();  // holds it
+        }
+        if (task.task_id() == held_.task.task_id()) {
+          if (held_.again.empty()) held_.again_at = absl::Now();
+          held_.again.push_back(index);
+          held_.cv.notify_all();
+        }
+      }
+      return SyntheticResult(task, stub);
+    };
+  }
+  // Waits until some worker holds the evaluation; its index.
+  int WaitForHeldTask() {
+    std::unique_lock<std::mutex> lock(held_.mu);
+    EXPECT_TRUE(held_.cv.wait_for(lock, std::chrono::seconds(30), [&] { return held_.holder >= 0; }));
+    return held_.holder;
+  }
+  // True once the held task was dispatched again, within `timeout`.
+  bool WaitForRedispatch(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(held_.mu);
+    return held_.cv.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] { return !held_.again.empty(); });
+  }
+  // Worker `index` heartbeats `task_ids` every `period` (as shrink-worker does) until StopHeartbeats().
+  void StartHeartbeats(int index, std::vector<std::string> task_ids, absl::Duration period) {
+    {
+      std::lock_guard<std::mutex> lock(pump_mu_);
+      pump_stop_ = false;
+    }
+    pump_ = std::thread([this, index, task_ids, period] {
+      std::unique_lock<std::mutex> lock(pump_mu_);
+      while (!pump_stop_) {
+        lock.unlock();
+        workers_[index]->Heartbeat(task_ids);
+        lock.lock();
+        pump_cv_.wait_for(lock, absl::ToChronoNanoseconds(period), [&] { return pump_stop_; });
+      }
+    });
+  }
+  // Stops the heartbeats; when they stopped (no heartbeat is sent after it).
+  absl::Time StopHeartbeats() {
+    {
+      std::lock_guard<std::mutex> lock(pump_mu_);
+      pump_stop_ = true;
+    }
+    pump_cv_.notify_all();
+    if (pump_.joinable()) pump_.join();
+    return absl::Now();
+  }
+  double Metric(const std::string& series) {
+    return testing::MetricValue(
+        prometheus::TextSerializer().Serialize(server_->coordinator()->metrics()->registry()->Collect()), series);
+  }
+  // Polls the metric until it reaches `value` (false after `timeout`).
+  bool WaitForMetric(const std::string& series, double value, absl::Duration timeout) {
+    const absl::Time end = absl::Now() + timeout;
+    while (Metric(series) < value) {
+      if (absl::Now() > end) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a poll interval
+    }
+    return true;
+  }
+  static constexpr char kLeaseExpired[] = "shrink_candidates_completed_total{outcome=\"lease_expired\"}";
+
   std::string dir_;
   std::unique_ptr<server::CoordinatorServer> server_;
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   std::vector<std::unique_ptr<FakeWorker>> workers_;
+  Held held_;
+  std::mutex pump_mu_;
+  std::condition_variable pump_cv_;
+  bool pump_stop_ = false;
+  std::thread pump_;
 };
 
 TEST_F(CoordinatorTest, JobRunsDescribeSearchFinalizeAndServesTheArtifact) {
@@ -483,6 +576,136 @@ TEST_F(CoordinatorTest, InitAgentIsRefusedNamingTheField) {
   spec.set_init_agent("job-nonexistent");
   status = Submit(spec, &job);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+}
+
+// A task that runs far longer than the lease (a long finalize) is kept while its
+// worker heartbeats: not re-dispatched, no lease_expired, and its result counts.
+TEST_F(CoordinatorTest, HeartbeatsKeepALongTaskPastItsLease) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  StartServer(absl::Seconds(1));
+  AddWorker(1, HoldFirstEvaluation(0));
+  AddWorker(1, HoldFirstEvaluation(1));
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(1), &job).ok());
+  const int holder = WaitForHeldTask();
+  ASSERT_GE(holder, 0);
+  StartHeartbeats(holder, {held_.task.task_id()}, absl::Milliseconds(100));
+  // 3.5 leases go by: the idle other worker would get the task if its lease ended.
+  EXPECT_FALSE(WaitForRedispatch(absl::Milliseconds(3500)));
+  StopHeartbeats();
+  EXPECT_EQ(Metric(kLeaseExpired), 0);
+  EXPECT_GE(Metric("shrink_worker_heartbeats_total"), 10);
+  v1::WorkerMessage late;
+  *late.mutable_result() = SyntheticResult(held_.task, nullptr);
+  ASSERT_TRUE(workers_[holder]->Send(late));
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 1);
+  EXPECT_EQ(done.failed(), 0);
+  EXPECT_EQ(Metric(kLeaseExpired), 0);
+}
+
+// The same worker falls silent (hung, still connected): one lease after its last
+// heartbeat the task goes to the other worker.
+TEST_F(CoordinatorTest, ATaskWhoseHeartbeatsStopIsRequeued) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  StartServer(absl::Seconds(1));
+  AddWorker(1, HoldFirstEvaluation(0));
+  AddWorker(1, HoldFirstEvaluation(1));
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(1), &job).ok());
+  const int holder = WaitForHeldTask();
+  ASSERT_GE(holder, 0);
+  StartHeartbeats(holder, {held_.task.task_id()}, absl::Milliseconds(100));
+  EXPECT_FALSE(WaitForRedispatch(absl::Milliseconds(1500))) << "re-dispatched while heartbeating";
+  const absl::Time silent_since = StopHeartbeats();
+  ASSERT_TRUE(WaitForRedispatch(absl::Seconds(30)));
+  {
+    std::lock_guard<std::mutex> lock(held_.mu);
+    EXPECT_EQ(held_.again, std::vector<int>{1 - holder});
+    EXPECT_GE(held_.again_at, silent_since);
+  }
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 1);
+  EXPECT_EQ(Metric(kLeaseExpired), 1);
+}
+
+// A task thread deadlocked inside a live worker: heartbeats keep coming, but
+// never keep the task past max_task after its dispatch.
+TEST_F(CoordinatorTest, MaxTaskRequeuesATaskDespiteHeartbeats) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  constexpr absl::Duration kMaxTask = absl::Milliseconds(2500);
+  StartServer(absl::Seconds(1), kMaxTask);
+  AddWorker(1, HoldFirstEvaluation(0));
+  AddWorker(1, HoldFirstEvaluation(1));
+  const absl::Time submitted = absl::Now();  // before the dispatch
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(1), &job).ok());
+  const int holder = WaitForHeldTask();
+  ASSERT_GE(holder, 0);
+  StartHeartbeats(holder, {held_.task.task_id()}, absl::Milliseconds(100));
+  ASSERT_TRUE(WaitForRedispatch(absl::Seconds(30)));
+  {
+    std::lock_guard<std::mutex> lock(held_.mu);
+    EXPECT_EQ(held_.again, std::vector<int>{1 - holder});
+    EXPECT_GE(held_.again_at - submitted, kMaxTask) << "re-dispatched before max_task";
+  }
+  v1::Job done = WatchToEnd(job.id());
+  StopHeartbeats();
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 1);
+  EXPECT_EQ(Metric(kLeaseExpired), 1);
+}
+
+// Only the worker a task is dispatched to can renew its lease: another worker
+// naming it (a confused or stale worker) changes nothing, and is not an error.
+TEST_F(CoordinatorTest, HeartbeatsForAnotherWorkersTaskDoNotExtendIt) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  StartServer(absl::Seconds(1));
+  AddWorker(1, HoldFirstEvaluation(0));
+  AddWorker(1, HoldFirstEvaluation(1));
+  const absl::Time submitted = absl::Now();
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(1), &job).ok());
+  const int holder = WaitForHeldTask();
+  ASSERT_GE(holder, 0);
+  StartHeartbeats(1 - holder, {held_.task.task_id(), "no-such-task"}, absl::Milliseconds(100));
+  ASSERT_TRUE(WaitForRedispatch(absl::Seconds(30)));
+  const absl::Time redispatched = [&] {
+    std::lock_guard<std::mutex> lock(held_.mu);
+    return held_.again_at;
+  }();
+  StopHeartbeats();
+  EXPECT_LT(redispatched - submitted, absl::Seconds(20)) << "far beyond the 1 s lease";
+  EXPECT_GE(Metric("shrink_worker_heartbeats_total"), 1);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(Metric(kLeaseExpired), 1);
+}
+
+// A heartbeat is an answer: a worker whose lease expired (stopped, cut off) gets
+// work again once it heartbeats, as it would with a late result.
+TEST_F(CoordinatorTest, AHeartbeatMakesAnUnresponsiveWorkerTakeWorkAgain) {
+  TearDown();
+  dir_ = *MakeTempDir("coordinator-test-");
+  StartServer(absl::Milliseconds(300));
+  AddWorker(1, HoldFirstEvaluation(0));  // the only worker: nobody else can take the task
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(1), &job).ok());
+  ASSERT_EQ(WaitForHeldTask(), 0);
+  // Its lease expires: the worker is marked unresponsive and the task waits in the queue.
+  ASSERT_TRUE(WaitForMetric(kLeaseExpired, 1, absl::Seconds(30)));
+  EXPECT_FALSE(WaitForRedispatch(absl::Milliseconds(500))) << "an unresponsive worker got work";
+  ASSERT_TRUE(workers_[0]->Heartbeat({held_.task.task_id()}));
+  ASSERT_TRUE(WaitForRedispatch(absl::Seconds(30)));
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 1);
 }
 
 }  // namespace

@@ -89,6 +89,18 @@ int FakeWorker::tasks_seen() const {
   return tasks_seen_;
 }
 
+bool FakeWorker::Send(const v1::WorkerMessage& message) {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  return !finished_ && stream_->Write(message);
+}
+
+bool FakeWorker::Heartbeat(const std::vector<std::string>& task_ids) {
+  v1::WorkerMessage message;
+  for (const auto& id : task_ids) message.mutable_heartbeat()->add_task_ids(id);
+  message.mutable_heartbeat();  // present even when empty
+  return Send(message);
+}
+
 void FakeWorker::Run() {
   // Tasks are answered in order on this thread; enough for the coordinator's logic.
   v1::CoordinatorMessage message;
@@ -102,7 +114,11 @@ void FakeWorker::Run() {
     if (result.task_id().empty()) continue;  // hung: never answers
     v1::WorkerMessage out;
     *out.mutable_result() = result;
-    if (!stream_->Write(out)) break;
+    if (!Send(out)) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    finished_ = true;
   }
   stream_->Finish();
 }

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
@@ -29,6 +30,10 @@ class FakeWorker {
   // Drops the stream, as a dying worker would.
   void Stop();
   int tasks_seen() const;
+  // Sends `message` on the task stream (e.g. a late result); false once it is gone.
+  bool Send(const v1::WorkerMessage& message);
+  // Sends a Heartbeat naming `task_ids`, as shrink-worker does while tasks run.
+  bool Heartbeat(const std::vector<std::string>& task_ids);
 
  private:
   void Run();
@@ -37,6 +42,8 @@ class FakeWorker {
   Answer answer_;
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream_;
+  std::mutex write_mu_;  // one writer at a time on the stream
+  bool finished_ = false;  // guarded by write_mu_: no writes once Finish() runs
   mutable std::mutex mu_;
   int tasks_seen_ = 0;
   bool stopped_ = false;
