@@ -30,6 +30,7 @@ const std::vector<shrink::FlagSpec> kFlags = {
     {"tls-ca", "PEM CA of the coordinator's certificate: connect with TLS", ""},
     {"tls-cert", "PEM client certificate of this worker (mutual TLS; with --tls-key)", ""},
     {"tls-key", "PEM private key of --tls-cert", ""},
+    {"heartbeat-seconds", "while tasks run, renew their leases this often (well under the coordinator's --lease-seconds)", "10"},
     {"simulate", "answer with synthetic results after SECONDS; load no model (load tests)", ""},
     {"simulate-fail-rate", "with --simulate: fraction of evaluation attempts that fail", "0"},
     {"workers", "with --simulate: register this many independent workers from this process", "1"},
@@ -69,6 +70,11 @@ int Main(int argc, char** argv) {
     std::cerr << "shrink-worker: --device: " << device.message() << "\n";
     return 2;
   }
+  auto heartbeat = args->GetDouble("heartbeat-seconds");
+  if (!heartbeat.ok() || !(*heartbeat > 0)) {
+    std::cerr << "shrink-worker: --heartbeat-seconds must be > 0\n";
+    return 2;
+  }
   auto workers = args->GetInt("workers");
   double simulate = -1, fail_rate = 0;
   if (args->Has("simulate")) {
@@ -96,6 +102,7 @@ int Main(int argc, char** argv) {
   shrink::worker::WorkerOptions options;
   options.simulate_seconds = simulate;
   options.simulate_fail_rate = fail_rate;
+  options.heartbeat_seconds = *heartbeat;
   options.slots = static_cast<int>(*slots);
   options.threads = static_cast<int>(*threads);
   options.device = args->Get("device");

@@ -11,10 +11,13 @@ namespace shrink::worker {
 struct WorkerLoop::Session {
   grpc::ClientContext context;
   std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::CoordinatorMessage>> stream;
-  std::mutex write_mu;  // one writer at a time on a gRPC stream
+  std::mutex write_mu;  // one writer at a time on a gRPC stream (results and heartbeats)
   bool open = true;     // guarded by write_mu
+  // Tasks received on this stream and not answered yet (queued or running);
+  // guarded by WorkerLoop::mu_. Heartbeats list them.
+  std::set<std::string> tasks;
 
-  // Sends a result; false once the stream is gone (the coordinator requeues).
+  // Sends a message; false once the stream is gone (the coordinator requeues).
   bool Send(const v1::WorkerMessage& message) {
     std::lock_guard<std::mutex> lock(write_mu);
     if (!open) return false;
@@ -50,12 +53,14 @@ WorkerLoop::WorkerLoop(std::shared_ptr<grpc::Channel> channel, WorkerOptions opt
   }
   int slots = std::max(1, options_.slots);
   for (int i = 0; i < slots; ++i) slots_.emplace_back([this] { SlotLoop(); });
+  if (options_.heartbeat_seconds > 0) heartbeat_ = std::thread([this] { HeartbeatLoop(); });
   UpdateSlotMetrics();
 }
 
 WorkerLoop::~WorkerLoop() {
   Stop();
   for (auto& t : slots_) t.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
 }
 
 void WorkerLoop::Stop() {
@@ -63,6 +68,7 @@ void WorkerLoop::Stop() {
   stopping_ = true;
   if (session_) session_->context.TryCancel();
   cv_.notify_all();
+  heartbeat_cv_.notify_all();
 }
 
 void WorkerLoop::Run() {
@@ -121,6 +127,7 @@ void WorkerLoop::Serve(const std::shared_ptr<Session>& session) {
   while (session->stream->Read(&message)) {
     std::lock_guard<std::mutex> lock(mu_);
     if (message.has_task()) {
+      session->tasks.insert(message.task().task_id());
       queue_.push_back({message.task(), session});
       cv_.notify_one();
     } else if (message.has_cancel()) {
@@ -138,7 +145,10 @@ void WorkerLoop::SlotLoop() {
       if (stopping_) return;
       work = std::move(queue_.front());
       queue_.pop_front();
-      if (cancelled_.erase(work.task.task_id()) > 0) continue;
+      if (cancelled_.erase(work.task.task_id()) > 0) {
+        work.session->tasks.erase(work.task.task_id());
+        continue;
+      }
       ++busy_;
     }
     UpdateSlotMetrics();
@@ -151,6 +161,10 @@ void WorkerLoop::SlotLoop() {
     if (!result.ok()) SHRINK_LOG(WARNING) << "task " << work.task.task_id() << " failed: " << result.error();
     v1::WorkerMessage message;
     *message.mutable_result() = std::move(result);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      work.session->tasks.erase(work.task.task_id());  // answered: heartbeats stop naming it
+    }
     work.session->Send(message);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -158,6 +172,28 @@ void WorkerLoop::SlotLoop() {
       cancelled_.erase(work.task.task_id());
     }
     UpdateSlotMetrics();
+  }
+}
+
+void WorkerLoop::HeartbeatLoop() {
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(options_.heartbeat_seconds));
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    heartbeat_cv_.wait_for(lock, interval, [this] { return stopping_; });
+    if (stopping_) return;
+    // Only the current stream's tasks: those of a broken one were re-queued when it closed.
+    std::shared_ptr<Session> session = session_;
+    if (!session) continue;
+    v1::WorkerMessage message;
+    for (const std::string& id : session->tasks) {
+      // A recalled task may still run to its end, but its lease is not ours to renew.
+      if (cancelled_.count(id) == 0) message.mutable_heartbeat()->add_task_ids(id);
+    }
+    if (!message.has_heartbeat()) continue;
+    lock.unlock();
+    session->Send(message);  // serialized with results by the session's write lock
+    lock.lock();
   }
 }
 

@@ -30,6 +30,9 @@ struct WorkerOptions {
   std::string cache_dir;        // blobs and materialised models
   double simulate_seconds = -1; // >= 0: answer with synthetic results after this delay, load no model
   double simulate_fail_rate = 0;  // simulate mode: fraction of evaluation attempts that fail
+  // While tasks run or wait here, renew their leases this often (keep well under
+  // the coordinator's --lease-seconds); <= 0: never.
+  double heartbeat_seconds = 10;
 };
 
 // Thread-safe: Run() on one thread, Stop() from any other.
@@ -52,6 +55,8 @@ class WorkerLoop {
 
   void Serve(const std::shared_ptr<Session>& session);
   void SlotLoop();
+  // Every heartbeat_seconds: a Heartbeat listing the current stream's tasks, if any.
+  void HeartbeatLoop();
   void UpdateSlotMetrics();
 
   std::shared_ptr<grpc::Channel> channel_;
@@ -63,13 +68,15 @@ class WorkerLoop {
   std::unique_ptr<SimulatedRunner> simulator_;  // set in simulate mode
 
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;            // work queued or stopping (slot threads wait on it)
+  std::condition_variable heartbeat_cv_;  // stopping (the heartbeat thread waits on it)
   bool stopping_ = false;
   std::deque<Work> queue_;
   std::set<std::string> cancelled_;  // recalled before they started
   int busy_ = 0;
   std::shared_ptr<Session> session_;  // current stream, for Stop()
   std::vector<std::thread> slots_;
+  std::thread heartbeat_;
 };
 
 }  // namespace shrink::worker

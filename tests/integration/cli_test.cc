@@ -119,6 +119,21 @@ TEST(CliTest, CommandsAnswerHelpVersionAndUsageErrors) {
   EXPECT_NE(bad_arch.err.find("resnet"), std::string::npos);
 }
 
+// Lease flags are refused before anything starts: a lease of 0, a task cap
+// shorter than the lease, a heartbeat that never comes.
+TEST(CliTest, LeaseAndHeartbeatFlagsAreValidated) {
+  auto zero_lease = RunCommand({BinPath("shrink-coordinator"), "--state", "/nonexistent/state", "--lease-seconds", "0"});
+  EXPECT_EQ(zero_lease.exit_code, 2);
+  EXPECT_NE(zero_lease.err.find("--lease-seconds must be > 0"), std::string::npos) << zero_lease.err;
+  auto short_cap = RunCommand({BinPath("shrink-coordinator"), "--state", "/nonexistent/state", "--max-task-seconds", "30"});
+  EXPECT_EQ(short_cap.exit_code, 2);
+  EXPECT_NE(short_cap.err.find("--max-task-seconds must be a number >= --lease-seconds"), std::string::npos)
+      << short_cap.err;
+  auto no_heartbeat = RunCommand({BinPath("shrink-worker"), "--coordinator", "127.0.0.1:1", "--heartbeat-seconds", "0"});
+  EXPECT_EQ(no_heartbeat.exit_code, 2);
+  EXPECT_NE(no_heartbeat.err.find("--heartbeat-seconds must be > 0"), std::string::npos) << no_heartbeat.err;
+}
+
 TEST(CliTest, WorkerRefusesADeviceItCannotUse) {
   // Refused before connecting anywhere (nothing listens on port 1): a usage error naming the reason.
   auto malformed = RunCommand({BinPath("shrink-worker"), "--coordinator", "127.0.0.1:1", "--device", "gpu0"});

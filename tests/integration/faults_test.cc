@@ -99,14 +99,15 @@ class FaultsTest : public ::testing::Test {
   std::vector<std::unique_ptr<Subprocess>> workers_;
 };
 
-// SIGSTOP keeps the worker's TCP connection open but it answers nothing: the
-// lease expires, the candidate goes to the other worker, and the stopped one
-// gets no new work; its late answer (after SIGCONT) is not counted twice.
+// SIGSTOP keeps the worker's TCP connection open but it answers nothing, and
+// sends no heartbeat: the lease expires, the candidate goes to the other worker,
+// and the stopped one gets no new work; its late answer (after SIGCONT) is not
+// counted twice. Tasks (0.3 s) are long enough to be heartbeated (every 0.1 s).
 TEST_F(FaultsTest, HungWorkerIsDetectedByItsLeaseAndItsCandidateRunsElsewhere) {
   constexpr int kBudget = 10;
   Start({"--lease-seconds", "1"});
-  AddWorker(0.05);
-  AddWorker(0.05);
+  AddWorker(0.3, {"--heartbeat-seconds", "0.1"});
+  AddWorker(0.3, {"--heartbeat-seconds", "0.1"});
   std::string id = Submit(kBudget);
   while (Get(id).evaluated() < 1) std::this_thread::yield();
   workers_[0]->Kill(SIGSTOP);
@@ -123,6 +124,23 @@ TEST_F(FaultsTest, HungWorkerIsDetectedByItsLeaseAndItsCandidateRunsElsewhere) {
   }
   EXPECT_EQ(ids.size(), static_cast<size_t>(kBudget));
   EXPECT_EQ(*ids.rbegin(), kBudget - 1);
+}
+
+// Tasks three times as long as the lease (a long finalize) complete without a
+// lease expiring: the workers' heartbeats renew them. Without heartbeats each
+// attempt would expire and be re-run until the job failed.
+TEST_F(FaultsTest, TasksLongerThanTheLeaseCompleteWhileTheirWorkerHeartbeats) {
+  Start({"--lease-seconds", "1"});
+  AddWorker(3, {"--heartbeat-seconds", "0.1"});
+  AddWorker(3, {"--heartbeat-seconds", "0.1"});
+  std::string id = Submit(2);
+  v1::Job done = WatchToEnd(id);
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 2);
+  EXPECT_EQ(done.failed(), 0);
+  EXPECT_EQ(CoordinatorMetric("shrink_candidates_completed_total{outcome=\"lease_expired\"}"), 0);
+  EXPECT_EQ(CoordinatorMetric("shrink_candidates_dispatched_total{kind=\"evaluate\"}"), 2) << "none re-run";
+  EXPECT_GE(CoordinatorMetric("shrink_worker_heartbeats_total"), 20);  // 4 tasks of 3 s, every 0.1 s
 }
 
 // Every evaluation throws: each candidate is tried --max-attempts (3) times,
