@@ -53,6 +53,11 @@ worker='(o=>o.find(x=>x.kind==="Deployment"&&x.metadata.name==="shrink-worker"))
 expect "$(field default "o=>($worker(o)).spec.template.spec.containers[0].resources.limits['nvidia.com/gpu']")" 1 "GPU limit"
 expect "$(field default "o=>($worker(o)).spec.template.spec.tolerations[0].key")" '"nvidia.com/gpu"' "GPU toleration"
 expect "$(field default "o=>($worker(o)).spec.replicas")" 2 "worker replicas"
+# Leases: the worker heartbeats well within the coordinator's lease.
+arg() { echo "o=>{const a=($1).spec.template.spec.containers[0].args;return a[a.indexOf('$2')+1]}"; }
+expect "$(field default "$(arg "o.find(x=>x.kind==='StatefulSet')" --lease-seconds)")" '"60"' "lease"
+expect "$(field default "$(arg "o.find(x=>x.kind==='StatefulSet')" --max-task-seconds)")" '"21600"' "max task"
+expect "$(field default "$(arg "$worker(o)" --heartbeat-seconds)")" '"10"' "heartbeat"
 expect "$(field default "o=>o.find(x=>x.kind==='StatefulSet').spec.volumeClaimTemplates[0].spec.resources.requests.storage")" '"20Gi"' "state PVC"
 expect "$(field default "o=>o.find(x=>x.kind==='StatefulSet').spec.template.spec.containers[0].readinessProbe.grpc.port")" 50051 "gRPC probe"
 expect "$(field default "o=>o.find(x=>x.kind==='ConfigMap').metadata.labels.grafana_dashboard")" '"1"' "dashboard label"
@@ -76,7 +81,7 @@ render secure ConfigMap,Deployment,Service,Service,Service,ServiceAccount,Statef
   --set tls.enabled=true --set tls.secretName=shrink-tls --set tls.workerSecretName=shrink-worker-tls \
   --set auth.enabled=true --set auth.secretName=shrink-tokens
 coord='(o=>o.find(x=>x.kind==="StatefulSet").spec.template.spec)'
-expect "$(field secure "o=>($coord(o)).containers[0].args.slice(8).join(' ')")" \
+expect "$(field secure "o=>($coord(o)).containers[0].args.slice(10).join(' ')")" \
   '"--tls-cert /etc/shrink/tls/tls.crt --tls-key /etc/shrink/tls/tls.key --tls-client-ca /etc/shrink/worker-ca/ca.crt --tokens /etc/shrink/auth/tokens"' "coordinator TLS/token flags"
 expect "$(field secure "o=>($coord(o)).containers[0].readinessProbe.exec.command.join(' ')")" \
   '"shrink health --coordinator 127.0.0.1:50051 --tls-ca /etc/shrink/tls/ca.crt"' "TLS exec probe"
@@ -95,7 +100,7 @@ grep -q SHRINK_TOKEN "$work/secure.notes"
 # TLS without worker certificates (tls.mutual=false): server TLS only, no tokens.
 render tls-only ConfigMap,Deployment,Service,Service,Service,ServiceAccount,StatefulSet \
   --set tls.enabled=true --set tls.secretName=shrink-tls --set tls.mutual=false --set tls.probeHost=localhost
-expect "$(field tls-only "o=>($coord(o)).containers[0].args.slice(8).join(' ')")" \
+expect "$(field tls-only "o=>($coord(o)).containers[0].args.slice(10).join(' ')")" \
   '"--tls-cert /etc/shrink/tls/tls.crt --tls-key /etc/shrink/tls/tls.key"' "server TLS only"
 expect "$(field tls-only "o=>($worker(o)).spec.template.spec.containers[0].args.slice(-2).join(' ')")" '"--tls-ca /etc/shrink/tls/ca.crt"' "worker CA only"
 expect "$(field tls-only "o=>($coord(o)).containers[0].startupProbe.exec.command[3]")" '"localhost:50051"' "probe host"
