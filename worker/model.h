@@ -155,14 +155,15 @@ class Model {
   std::unique_ptr<Impl> impl;
 };
 
-// Median latency of one batch of each of two models, timed in alternating passes (a, b, a,
-// b, ...) after both warm up, so that a change of load during the measurement slows both
-// alike and their ratio (the speedup) stays fair. Batches as in Evaluate.
+// Two models' median latencies of one batch each, from TimeInterleaved.
 struct LatencyPair {
   double first_ms = 0;
   double second_ms = 0;
   int threads = 0;  // intra-op threads both were timed with
 };
+// Times both models in alternating passes (a, b, a, b, ...) after both warm up, so that a
+// change of load during the measurement slows both alike and their ratio (the speedup)
+// stays fair. Batches as in Evaluate.
 absl::StatusOr<LatencyPair> TimeInterleaved(const Model& first, const Model& second, const EvalOptions& options);
 
 struct TrainOptions {
