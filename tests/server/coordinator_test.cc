@@ -133,6 +133,18 @@ class CoordinatorTest : public ::testing::Test {
       return SyntheticResult(task, stub);
     };
   }
+  // Restarts the coordinator with `lease` and `max_task`, adds two one-slot workers that
+  // hold the first evaluation, submits a one-candidate job and waits until a worker holds
+  // its task; that worker's index.
+  int HoldOneTaskOnTwoWorkers(absl::Duration lease, absl::Duration max_task, v1::Job* job) {
+    TearDown();
+    dir_ = *MakeTempDir("coordinator-test-");
+    StartServer(lease, max_task);
+    AddWorker(1, HoldFirstEvaluation(0));
+    AddWorker(1, HoldFirstEvaluation(1));
+    EXPECT_TRUE(Submit(Spec(1), job).ok());
+    return WaitForHeldTask();
+  }
   // Waits until some worker holds the evaluation; its index.
   int WaitForHeldTask() {
     std::unique_lock<std::mutex> lock(held_.mu);
@@ -581,14 +593,8 @@ TEST_F(CoordinatorTest, InitAgentIsRefusedNamingTheField) {
 // A task that runs far longer than the lease (a long finalize) is kept while its
 // worker heartbeats: not re-dispatched, no lease_expired, and its result counts.
 TEST_F(CoordinatorTest, HeartbeatsKeepALongTaskPastItsLease) {
-  TearDown();
-  dir_ = *MakeTempDir("coordinator-test-");
-  StartServer(absl::Seconds(1));
-  AddWorker(1, HoldFirstEvaluation(0));
-  AddWorker(1, HoldFirstEvaluation(1));
   v1::Job job;
-  ASSERT_TRUE(Submit(Spec(1), &job).ok());
-  const int holder = WaitForHeldTask();
+  const int holder = HoldOneTaskOnTwoWorkers(absl::Seconds(1), absl::Hours(1), &job);
   ASSERT_GE(holder, 0);
   StartHeartbeats(holder, {held_.task.task_id()}, absl::Milliseconds(100));
   // 3.5 leases go by: the idle other worker would get the task if its lease ended.
@@ -609,14 +615,8 @@ TEST_F(CoordinatorTest, HeartbeatsKeepALongTaskPastItsLease) {
 // The same worker falls silent (hung, still connected): one lease after its last
 // heartbeat the task goes to the other worker.
 TEST_F(CoordinatorTest, ATaskWhoseHeartbeatsStopIsRequeued) {
-  TearDown();
-  dir_ = *MakeTempDir("coordinator-test-");
-  StartServer(absl::Seconds(1));
-  AddWorker(1, HoldFirstEvaluation(0));
-  AddWorker(1, HoldFirstEvaluation(1));
   v1::Job job;
-  ASSERT_TRUE(Submit(Spec(1), &job).ok());
-  const int holder = WaitForHeldTask();
+  const int holder = HoldOneTaskOnTwoWorkers(absl::Seconds(1), absl::Hours(1), &job);
   ASSERT_GE(holder, 0);
   StartHeartbeats(holder, {held_.task.task_id()}, absl::Milliseconds(100));
   EXPECT_FALSE(WaitForRedispatch(absl::Milliseconds(1500))) << "re-dispatched while heartbeating";
@@ -636,16 +636,10 @@ TEST_F(CoordinatorTest, ATaskWhoseHeartbeatsStopIsRequeued) {
 // A task thread deadlocked inside a live worker: heartbeats keep coming, but
 // never keep the task past max_task after its dispatch.
 TEST_F(CoordinatorTest, MaxTaskRequeuesATaskDespiteHeartbeats) {
-  TearDown();
-  dir_ = *MakeTempDir("coordinator-test-");
   constexpr absl::Duration kMaxTask = absl::Milliseconds(2500);
-  StartServer(absl::Seconds(1), kMaxTask);
-  AddWorker(1, HoldFirstEvaluation(0));
-  AddWorker(1, HoldFirstEvaluation(1));
   const absl::Time submitted = absl::Now();  // before the dispatch
   v1::Job job;
-  ASSERT_TRUE(Submit(Spec(1), &job).ok());
-  const int holder = WaitForHeldTask();
+  const int holder = HoldOneTaskOnTwoWorkers(absl::Seconds(1), kMaxTask, &job);
   ASSERT_GE(holder, 0);
   StartHeartbeats(holder, {held_.task.task_id()}, absl::Milliseconds(100));
   ASSERT_TRUE(WaitForRedispatch(absl::Seconds(30)));
@@ -664,15 +658,9 @@ TEST_F(CoordinatorTest, MaxTaskRequeuesATaskDespiteHeartbeats) {
 // Only the worker a task is dispatched to can renew its lease: another worker
 // naming it (a confused or stale worker) changes nothing, and is not an error.
 TEST_F(CoordinatorTest, HeartbeatsForAnotherWorkersTaskDoNotExtendIt) {
-  TearDown();
-  dir_ = *MakeTempDir("coordinator-test-");
-  StartServer(absl::Seconds(1));
-  AddWorker(1, HoldFirstEvaluation(0));
-  AddWorker(1, HoldFirstEvaluation(1));
   const absl::Time submitted = absl::Now();
   v1::Job job;
-  ASSERT_TRUE(Submit(Spec(1), &job).ok());
-  const int holder = WaitForHeldTask();
+  const int holder = HoldOneTaskOnTwoWorkers(absl::Seconds(1), absl::Hours(1), &job);
   ASSERT_GE(holder, 0);
   StartHeartbeats(1 - holder, {held_.task.task_id(), "no-such-task"}, absl::Milliseconds(100));
   ASSERT_TRUE(WaitForRedispatch(absl::Seconds(30)));
