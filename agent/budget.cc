@@ -97,14 +97,34 @@ double EstimateBytes(const v1::ModelDescription& model, const std::vector<v1::La
   return total;
 }
 
+double EstimateMetadataGrowth(const v1::ModelDescription& model, const std::vector<v1::LayerAction>& actions) {
+  double total = 0;
+  for (int i = 0; i < model.layers_size() && i < static_cast<int>(actions.size()); ++i) {
+    const v1::LayerAction& action = actions[i];
+    const int bits = EffectiveBits(action.bits());
+    const bool pruned = model.layers(i).prunable() && action.prune() > 0;
+    if (bits == kFullPrecisionBits && !pruned) continue;
+    total += kConfigBytesPerCompressedLayer;
+    int64_t unused = 0;
+    // An embedding layer stores up to three tables (word, position, token type).
+    const auto matrices = model.layers(i).kind() == "embedding" ? 3 : Matrices(model.layers(i), 1, 1, &unused).size();
+    // Packed codes add scales and zeros beside each weight; int8 adds a scale.
+    const int extra_tensors = bits <= 7 ? 2 : bits == 8 ? 1 : 0;
+    total += static_cast<double>(kHeaderBytesPerTensor * extra_tensors * static_cast<int64_t>(matrices));
+  }
+  return total;
+}
+
 double EstimateSizeRatio(const v1::ModelDescription& model,
                          const std::vector<v1::LayerAction>& actions) {
   double base = EstimateBytes(model, {});
-  // Files carry a little more than the weights (config.json, headers); that
-  // overhead stays when the weights shrink, so count it on both sides.
+  // Files carry a little more than the weights (config.json, headers). That overhead stays
+  // when the weights shrink, so it counts on both sides, and it grows with every compressed
+  // layer: the candidate's side adds that growth.
+  if (model.bytes() <= 0) return base > 0 ? EstimateBytes(model, actions) / base : 1.0;
   double overhead = std::max(0.0, static_cast<double>(model.bytes()) - base);
   double before = base + overhead;
-  return before > 0 ? (EstimateBytes(model, actions) + overhead) / before : 1.0;
+  return (EstimateBytes(model, actions) + overhead + EstimateMetadataGrowth(model, actions)) / before;
 }
 
 bool ClampToSizeTarget(const v1::ModelDescription& model, double target_size,

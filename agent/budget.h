@@ -17,7 +17,18 @@ namespace shrink::agent {
 // (worker/transformer_compress.h kRemoveBlockPrune), except the last one left.
 double EstimateBytes(const v1::ModelDescription& model, const std::vector<v1::LayerAction>& actions);
 
-// Predicted bytes after / bytes before.
+// What a compressed layer adds to the files besides its weights, as upper bounds: its entry
+// in config.json (quantization scheme, kept heads/units) and one safetensors header entry
+// (name, dtype, shape, offsets) per extra tensor (scales, zeros).
+inline constexpr int64_t kConfigBytesPerCompressedLayer = 256;
+inline constexpr int64_t kHeaderBytesPerTensor = 160;
+
+// Predicted growth of config.json and the safetensors header after `actions`, in bytes.
+double EstimateMetadataGrowth(const v1::ModelDescription& model, const std::vector<v1::LayerAction>& actions);
+
+// Predicted file bytes after / file bytes before: weights as EstimateBytes prices them, plus
+// the files' fixed overhead (model.bytes() minus the weights) on both sides, plus the
+// metadata growth on the candidate's side. Weights only when model.bytes() is unknown (0).
 double EstimateSizeRatio(const v1::ModelDescription& model,
                          const std::vector<v1::LayerAction>& actions);
 

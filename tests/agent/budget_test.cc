@@ -167,11 +167,32 @@ TEST(EstimateSizeRatioTest, NoCompressionIsOne) {
   EXPECT_DOUBLE_EQ(EstimateSizeRatio(Cnn(), Uniform(Cnn(), 0.0, 32)), 1.0);
 }
 
-TEST(EstimateSizeRatioTest, CountsFileOverheadOnBothSides) {
+TEST(EstimateSizeRatioTest, CountsFileOverheadOnBothSidesAndItsGrowthOnTheCandidate) {
   std::vector<v1::LayerAction> actions = {Action("conv1", 0.0, 32), Action("conv2", 0.5, 8),
                                           Action("fc1", 0.25, 16), Action("fc2", 0.0, 8)};
+  // conv2, fc1 and fc2 are compressed (3 config entries); the int8 ones add a scale each.
+  const double growth = 3 * kConfigBytesPerCompressedLayer + 2 * kHeaderBytesPerTensor;
+  EXPECT_DOUBLE_EQ(EstimateMetadataGrowth(Cnn(), actions), growth);
   EXPECT_DOUBLE_EQ(EstimateSizeRatio(Cnn(), actions),
-                   (313232.0 + kCnnOverhead) / (kCnnWeightBytes + kCnnOverhead));
+                   (313232.0 + kCnnOverhead + growth) / (kCnnWeightBytes + kCnnOverhead));
+}
+
+TEST(EstimateMetadataGrowthTest, PackedLayersAddScalesAndZerosPerMatrix) {
+  EXPECT_DOUBLE_EQ(EstimateMetadataGrowth(Cnn(), Uniform(Cnn(), 0.0, 32)), 0.0);
+  // Four layers, each one weight matrix stored as codes + scales + zeros.
+  EXPECT_DOUBLE_EQ(EstimateMetadataGrowth(Cnn(), Uniform(Cnn(), 0.0, 4)),
+                   4 * kConfigBytesPerCompressedLayer + 4 * 2 * kHeaderBytesPerTensor);
+  // Pruning alone changes the config, not the tensors' names.
+  EXPECT_DOUBLE_EQ(EstimateMetadataGrowth(Cnn(), Uniform(Cnn(), 0.5, 32)), 3 * kConfigBytesPerCompressedLayer);
+}
+
+TEST(EstimateMetadataGrowthTest, AttentionHasFourMatricesAndEmbeddingsThreeTables) {
+  v1::ModelDescription model;
+  *model.add_layers() = Layer("embeddings", "embedding", 100, 16, 1, false, 1);
+  *model.add_layers() = Layer("encoder.layer.0.attention", "attention", 16, 2, 16, true, 1);
+  std::vector<v1::LayerAction> actions = {Action("embeddings", 0.0, 8), Action("encoder.layer.0.attention", 0.0, 8)};
+  EXPECT_DOUBLE_EQ(EstimateMetadataGrowth(model, actions),
+                   2 * kConfigBytesPerCompressedLayer + (3 + 4) * kHeaderBytesPerTensor);
 }
 
 TEST(EstimateSizeRatioTest, NoOverheadWhenModelBytesUnknown) {
