@@ -5,7 +5,11 @@
 # CPU and GPU, logits agree, fp32 vs fp16 / int8 / 4-bit latency of the BERT-base and
 # GPT-2-small shapes). Never needed for CI; takes a few minutes on a 16-core GPU machine.
 #
-#   bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR]
+#   bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR] [--load "BENCH_LOAD FLAGS"]
+#
+# --load FLAGS: first also builds shrink-coordinator and bench_load and runs the load bench
+#   (bench/load.sh's bench_load with FLAGS) on that machine's many idle cores, before the GPU
+#   checks: the coordinator's dispatch tail measured without 2 shared cores in the way.
 #
 # --debs DIR: a GPU machine without the project's Debian dependencies (gRPC, protobuf,
 #   abseil, ...): DIR holds the bookworm .deb files listed in bench/cuda_check_debs.txt
@@ -14,13 +18,14 @@
 #   CMAKE_PREFIX_PATH, pkg-config's sysroot and LD_LIBRARY_PATH.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-debs="" build=/tmp/shrink-cuda-build prefix=/opt/shrink-debs
+debs="" build=/tmp/shrink-cuda-build prefix=/opt/shrink-debs load=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --debs) debs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --prefix) prefix=$2; shift 2 ;;
-    *) echo "usage: bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR]" >&2; exit 2 ;;
+    --load) load=$2; shift 2 ;;
+    *) echo "usage: bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR] [--load FLAGS]" >&2; exit 2 ;;
   esac
 done
 
@@ -61,8 +66,16 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_
   tail -60 "$build.configure.log"; exit 1; }
 grep -E "^(Torch_DIR|CUDAToolkit_ROOT|gRPC_DIR)" "$build/CMakeCache.txt" || true
 
-echo "== build"
 status=0
+if [ -n "$load" ]; then
+  echo "== build (load bench)"
+  ninja -C "$build" -j"$(nproc)" shrink-coordinator shrink-worker bench_load || status=$?
+  echo "== load bench: bench_load $load (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
+  # shellcheck disable=SC2086
+  [ $status -eq 0 ] && { "$build/bin/bench_load" --bin "$build/bin" $load || status=$?; }
+fi
+
+echo "== build"
 # -k 0: every compile error at once; whatever did build still runs below.
 ninja -C "$build" -j"$(nproc)" -k 0 shrink-worker bench_cuda_check worker_test || status=$?
 
