@@ -57,29 +57,17 @@ void CommitQueue::Loop() {
     committing_ = false;
     ++batches_;
     writes_ += batch.size();
-    cv_.notify_all();  // a Flush waiting for this batch
+    committed_through_ = batch.back().seq;
+    cv_.notify_all();  // a WaitCommitted waiting for this batch
     lock.unlock();
     publish_(batch, statuses);
     lock.lock();
   }
 }
 
-void CommitQueue::Flush(const Publish& publish) {
+void CommitQueue::WaitCommitted(uint64_t seq) {
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return !committing_; });
-  if (queue_.empty()) return;
-  std::vector<Entry> batch(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-  queue_.clear();
-  committing_ = true;
-  lock.unlock();
-  std::vector<absl::Status> statuses = Commit(batch);
-  lock.lock();
-  committing_ = false;
-  ++batches_;
-  writes_ += batch.size();
-  cv_.notify_all();
-  lock.unlock();
-  publish(batch, statuses);
+  cv_.wait(lock, [&] { return committed_through_ >= seq || (stop_ && queue_.empty() && !committing_); });
 }
 
 uint64_t CommitQueue::batches() const {

@@ -42,11 +42,9 @@ class CommitQueue {
   // Queues a write; returns its sequence number. Never blocks on I/O.
   uint64_t Enqueue(JobWrite write, uint64_t version, v1::CandidateSummary last_candidate);
 
-  // Returns once every write queued before the call is committed: waits for the
-  // batch the writer is committing, then commits the rest on the calling thread
-  // and hands it to `publish` here (for a caller that holds the lock the
-  // constructor's `publish` takes, which would deadlock on the writer thread).
-  void Flush(const Publish& publish);
+  // Returns once the write numbered `seq` (an Enqueue result) is committed, or at once when
+  // the queue has stopped. Takes no lock of the caller's: for threads that hold none.
+  void WaitCommitted(uint64_t seq);
 
   // Batches and writes committed so far (the benchmark reports writes per batch).
   uint64_t batches() const;
@@ -63,9 +61,10 @@ class CommitQueue {
   mutable std::mutex mu_;
   std::condition_variable cv_;  // queue filled, stop asked, or a commit finished
   std::deque<Entry> queue_;
-  bool committing_ = false;     // a batch is being committed (by the writer or Flush)
+  bool committing_ = false;     // the writer is committing a batch
   bool stop_ = false;
   uint64_t next_seq_ = 1;
+  uint64_t committed_through_ = 0;  // every write up to this seq is committed (FIFO)
   uint64_t batches_ = 0, writes_ = 0;
   std::thread thread_;
 };

@@ -93,6 +93,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(const Coordinat
   c->blobs_->set_max_blob_bytes(options.max_blob_bytes);
   SHRINK_RETURN_IF_ERROR(c->Recover());
   c->lease_thread_ = std::thread([raw = c.get()] { raw->LeaseLoop(); });
+  c->finish_thread_ = std::thread([raw = c.get()] { raw->FinishLoop(); });
   return c;
 }
 
@@ -109,7 +110,9 @@ void Coordinator::Shutdown() {
     for (auto& [id, runtime] : jobs_) runtime.wake->notify_all();
   }
   changed_.notify_all();
+  finalized_added_.notify_all();
   if (lease_thread_.joinable()) lease_thread_.join();
+  if (finish_thread_.joinable()) finish_thread_.join();
 }
 
 absl::Status Coordinator::Recover() {
@@ -675,28 +678,52 @@ void Coordinator::OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& r
   for (const auto& file : result.artifact_files()) {
     if (file.name() != kManifestName) *runtime.job.add_artifact_files() = file;
   }
-  auto manifest = WriteManifestLocked(runtime.job);
-  if (!manifest.ok()) {
-    FailJobLocked(runtime, absl::StrCat("writing manifest.json: ", manifest.status().message()));
-    return;
-  }
-  *runtime.job.add_artifact_files() = *manifest;
-  runtime.job.set_goal_met(agent::MeetsGoal(runtime.job.spec().goal(), result.evaluation()));
-  runtime.job.set_state(v1::SUCCEEDED);
-  SHRINK_LOG(INFO) << "job " << runtime.job.id() << " succeeded: size "
-                   << result.evaluation().size_ratio() << ", retention "
-                   << result.evaluation().retention() << ", speedup " << result.evaluation().speedup();
-  SaveJobLocked(runtime);
+  // The job stays FINALIZING, with nothing in flight and no finalize queued again, until
+  // FinishLoop has written its manifest; a crash meanwhile finalizes it again on restart.
+  runtime.writing_manifest = true;
+  finalized_.push_back({runtime.job, runtime.last_write_seq});
+  finalized_added_.notify_one();
 }
 
-absl::StatusOr<v1::FileRef> Coordinator::WriteManifestLocked(const v1::Job& job) {
+void Coordinator::FinishLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    finalized_added_.wait(lock, [&] { return shutdown_ || !finalized_.empty(); });
+    if (finalized_.empty()) return;  // shut down, nothing left to finish
+    Finalized next = std::move(finalized_.front());
+    finalized_.pop_front();
+    lock.unlock();
+    commits_->WaitCommitted(next.candidates_durable_at);  // the manifest lists them all
+    absl::StatusOr<v1::FileRef> manifest = WriteManifest(next.job);
+    lock.lock();
+    auto it = jobs_.find(next.job.id());
+    // Cancelled (or failed) meanwhile: its final state stands.
+    if (it == jobs_.end() || IsTerminal(it->second.job.state()) || !it->second.writing_manifest) continue;
+    JobRuntime& runtime = it->second;
+    runtime.writing_manifest = false;
+    if (!manifest.ok()) {
+      FailJobLocked(runtime, absl::StrCat("writing manifest.json: ", manifest.status().message()));
+    } else {
+      const v1::Evaluation& final_evaluation = runtime.job.final_evaluation();
+      *runtime.job.add_artifact_files() = *manifest;
+      runtime.job.set_goal_met(agent::MeetsGoal(runtime.job.spec().goal(), final_evaluation));
+      runtime.job.set_state(v1::SUCCEEDED);
+      SHRINK_LOG(INFO) << "job " << runtime.job.id() << " succeeded: size " << final_evaluation.size_ratio()
+                       << ", retention " << final_evaluation.retention() << ", speedup "
+                       << final_evaluation.speedup();
+      SaveJobLocked(runtime);
+    }
+    UpdateGaugesLocked();
+  }
+}
+
+absl::StatusOr<v1::FileRef> Coordinator::WriteManifest(const v1::Job& job) {
   std::string config;
   for (const auto& file : job.artifact_files()) {
     if (file.name() != "config.json") continue;
     auto text = ReadFile(blobs_->PathOf(file.sha256()));
     if (text.ok()) config = *std::move(text);
   }
-  FlushLocked();  // the job's last candidates may still be in the commit queue
   SHRINK_ASSIGN_OR_RETURN(auto candidates, store_->ListCandidates(job.id()));
   std::string manifest = BuildManifest(job, job.final_evaluation(), candidates, config);
   std::string path = absl::StrCat(options_.state_dir, "/", job.id(), "-manifest.json");
@@ -732,7 +759,8 @@ uint64_t Coordinator::PersistLocked(JobRuntime& runtime, const v1::CandidateSumm
   write.job = runtime.job;
   if (candidate != nullptr) write.candidate = *candidate;
   if (search_state != nullptr) write.search_state = *search_state;
-  return commits_->Enqueue(std::move(write), runtime.version, runtime.last_candidate);
+  runtime.last_write_seq = commits_->Enqueue(std::move(write), runtime.version, runtime.last_candidate);
+  return runtime.last_write_seq;
 }
 
 v1::Job Coordinator::VisibleJob(const JobRuntime& runtime) {
@@ -770,12 +798,6 @@ void Coordinator::PublishLocked(std::vector<CommitQueue::Entry>& batch, const st
     RetireFinishedLocked();
     UpdateGaugesLocked();
   }
-}
-
-void Coordinator::FlushLocked() {
-  commits_->Flush([this](std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>& statuses) {
-    PublishLocked(batch, statuses, /*retire=*/false);  // the caller may hold references into jobs_
-  });
 }
 
 void Coordinator::RetireFinishedLocked() {
@@ -872,7 +894,7 @@ void Coordinator::FillJobLocked(JobRuntime& runtime) {
     return;
   }
   if (job.state() == v1::FINALIZING) {
-    if (job.in_flight() == 0) EnqueueTaskLocked(runtime, v1::Task::FINALIZE, job.best().policy(), -1);
+    if (job.in_flight() == 0 && !runtime.writing_manifest) EnqueueTaskLocked(runtime, v1::Task::FINALIZE, job.best().policy(), -1);
     return;
   }
   if (job.state() != v1::SEARCHING || !runtime.search) return;

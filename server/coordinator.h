@@ -108,6 +108,8 @@ class Coordinator {
     int64_t next_candidate_id = 0;          // = proposals made so far
     v1::CandidateSummary last_candidate;
     uint64_t version = 1;                   // bumped by every write (PersistLocked)
+    uint64_t last_write_seq = 0;            // the commit queue's number of its latest write
+    bool writing_manifest = false;          // finalized; the finisher thread writes its manifest
     // What clients see: the job as of its last durable write.
     v1::Job visible_job;
     v1::CandidateSummary visible_last_candidate;
@@ -144,8 +146,11 @@ class Coordinator {
   void OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task, const v1::TaskResult& result,
                          const std::string& worker_id);
   void OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& result);
-  // Writes the job's manifest.json (see server/manifest.h) into the blob store.
-  absl::StatusOr<v1::FileRef> WriteManifestLocked(const v1::Job& job);
+  // Writes the finalized jobs' manifests, outside mu_: reading every candidate back and
+  // writing a file take milliseconds that would otherwise stall every dispatch.
+  void FinishLoop();
+  // Writes `job`'s manifest.json (see server/manifest.h) into the blob store; no lock needed.
+  absl::StatusOr<v1::FileRef> WriteManifest(const v1::Job& job);
   void DropJobTasksLocked(const std::string& job_id);
   void SaveJobLocked(JobRuntime& runtime);
   // Bumps the job's version and queues its durable write (with a candidate and
@@ -159,8 +164,6 @@ class Coordinator {
   void RetireFinishedLocked();
   // The durable job clients see, with the live in_flight count.
   static v1::Job VisibleJob(const JobRuntime& runtime);
-  // Every write queued so far is durable when this returns (mu_ held throughout).
-  void FlushLocked();
   void UpdateGaugesLocked();
   int FreeSlotsLocked() const;
   int TotalSlotsLocked() const;
@@ -185,7 +188,15 @@ class Coordinator {
   std::map<std::string, WorkerState> workers_;
   std::map<std::string, int> finished_by_state_;  // retired jobs, for the jobs gauge
   uint64_t next_task_number_ = 0;
+  // A finalized job, as it was then, and the write after which all its candidates are durable.
+  struct Finalized {
+    v1::Job job;
+    uint64_t candidates_durable_at = 0;
+  };
+  std::deque<Finalized> finalized_;   // waiting for FinishLoop
+  std::condition_variable finalized_added_;
   std::thread lease_thread_;
+  std::thread finish_thread_;
 };
 
 // The lower-case name of a job state ("searching").

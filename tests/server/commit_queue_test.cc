@@ -108,22 +108,37 @@ TEST_F(CommitQueueTest, CommitsInOrderAndPublishesAfterTheCommit) {
   EXPECT_EQ(*store_->GetSearchState("j"), "state after 198");
 }
 
-TEST_F(CommitQueueTest, FlushCommitsEverythingQueuedOnTheCallersThread) {
-  std::mutex publisher_lock;  // held by the "coordinator" while it flushes
-  std::atomic<int> published_by_writer{0};
+TEST_F(CommitQueueTest, WaitCommittedNeedsNoPublishAndReturnsOnceTheWriteIsDurable) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::vector<uint64_t> published;
   CommitQueue queue(store_.get(), [&](std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>&) {
-    std::lock_guard<std::mutex> lock(publisher_lock);
-    published_by_writer += static_cast<int>(batch.size());
+    std::unique_lock<std::mutex> lock(mu);
+    for (const auto& entry : batch) published.push_back(entry.seq);
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });  // the "coordinator" is busy: publishing waits
   });
-  std::lock_guard<std::mutex> lock(publisher_lock);  // the writer's publish blocks: Flush must not
-  for (int i = 0; i < 50; ++i) queue.Enqueue(Write("f", v1::SEARCHING, i), i + 1, v1::CandidateSummary());
-  int published_here = 0;
-  queue.Flush([&](std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>&) {
-    published_here += static_cast<int>(batch.size());
-  });
-  EXPECT_EQ(store_->ListCandidates("f")->size(), 50u);
-  EXPECT_EQ(queue.writes(), 50u);
-  EXPECT_LE(published_here, 50);
+  const uint64_t first = queue.Enqueue(Write("w", v1::SEARCHING, 0), 1, v1::CandidateSummary());
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return !published.empty(); });
+  }
+  // Committed, its publication still blocked: the wait does not depend on it.
+  queue.WaitCommitted(first);
+  EXPECT_EQ(store_->ListCandidates("w")->size(), 1u);
+
+  uint64_t last = first;
+  for (int i = 1; i < 50; ++i) last = queue.Enqueue(Write("w", v1::SEARCHING, i), i + 1, v1::CandidateSummary());
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  queue.WaitCommitted(last);
+  auto reader = JobStore::Open(dir_ + "/jobs.db");  // another connection sees all 50
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->ListCandidates("w")->size(), 50u);
 }
 
 TEST_F(CommitQueueTest, ARefusedWriteFailsAloneAndAnEmptyBatchDoesNothing) {
