@@ -5,11 +5,12 @@
 # CPU and GPU, logits agree, fp32 vs fp16 / int8 / 4-bit latency of the BERT-base and
 # GPT-2-small shapes). Never needed for CI; takes a few minutes on a 16-core GPU machine.
 #
-#   bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR] [--load "BENCH_LOAD FLAGS"]
+#   bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR] [--load "BENCH_LOAD FLAGS"] [--load-only]
 #
 # --load FLAGS: first also builds shrink-coordinator and bench_load and runs the load bench
 #   (bench/load.sh's bench_load with FLAGS) on that machine's many idle cores, before the GPU
 #   checks: the coordinator's dispatch tail measured without 2 shared cores in the way.
+# --load-only: stops after the load bench (no GPU needed).
 #
 # --debs DIR: a GPU machine without the project's Debian dependencies (gRPC, protobuf,
 #   abseil, ...): DIR holds the bookworm .deb files listed in bench/cuda_check_debs.txt
@@ -18,14 +19,15 @@
 #   CMAKE_PREFIX_PATH, pkg-config's sysroot and LD_LIBRARY_PATH.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-debs="" build=/tmp/shrink-cuda-build prefix=/opt/shrink-debs load=""
+debs="" build=/tmp/shrink-cuda-build prefix=/opt/shrink-debs load="" load_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --debs) debs=$2; shift 2 ;;
     --build) build=$2; shift 2 ;;
     --prefix) prefix=$2; shift 2 ;;
     --load) load=$2; shift 2 ;;
-    *) echo "usage: bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR] [--load FLAGS]" >&2; exit 2 ;;
+    --load-only) load_only=1; shift ;;
+    *) echo "usage: bench/cuda_check.sh [--debs DIR] [--build DIR] [--prefix DIR] [--load FLAGS] [--load-only]" >&2; exit 2 ;;
   esac
 done
 
@@ -73,6 +75,7 @@ if [ -n "$load" ]; then
   echo "== load bench: bench_load $load (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
   # shellcheck disable=SC2086
   [ $status -eq 0 ] && { "$build/bin/bench_load" --bin "$build/bin" $load || status=$?; }
+  [ $load_only -eq 1 ] && exit $status
 fi
 
 echo "== build"

@@ -358,15 +358,20 @@ absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const
   return created;
 }
 
+// Reads of the store happen outside mu_: the store's one connection may be busy committing
+// a batch (and fsyncing it), and every dispatch waits for mu_. A job leaves jobs_ only once
+// its final state is durable, so a job not in jobs_ is answered by the store.
 absl::StatusOr<v1::Job> Coordinator::GetJob(const std::string& id) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (auto it = jobs_.find(id); it != jobs_.end() && it->second.visible_version > 0) return VisibleJob(it->second);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = jobs_.find(id); it != jobs_.end() && it->second.visible_version > 0) return VisibleJob(it->second);
+  }
   return store_->GetJob(id);
 }
 
 absl::StatusOr<std::vector<v1::Job>> Coordinator::ListJobs() {
-  std::lock_guard<std::mutex> lock(mu_);
   SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> jobs, store_->ListJobs());
+  std::lock_guard<std::mutex> lock(mu_);
   for (auto& job : jobs) {
     if (auto it = jobs_.find(job.id()); it != jobs_.end() && it->second.visible_version > 0) {
       job = VisibleJob(it->second);
@@ -384,8 +389,8 @@ absl::StatusOr<v1::Job> Coordinator::CancelJob(const std::string& id) {
   std::unique_lock<std::mutex> lock(mu_);
   auto it = jobs_.find(id);
   if (it == jobs_.end() || it->second.visible_version == 0) {
-    SHRINK_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
-    return job;  // already finished: cancelling is a no-op
+    lock.unlock();
+    return store_->GetJob(id);  // already finished: cancelling is a no-op
   }
   JobRuntime& runtime = it->second;
   if (IsTerminal(runtime.job.state())) return VisibleJob(runtime);  // finished, not yet retired
@@ -412,6 +417,7 @@ absl::Status Coordinator::WaitForJobChange(const std::string& id, uint64_t* vers
     auto it = jobs_.find(id);
     if (it == jobs_.end()) {
       // Finished (or unknown): the stored job is the final word.
+      lock.unlock();
       SHRINK_ASSIGN_OR_RETURN(v1::Job job, store_->GetJob(id));
       *event->mutable_job() = job;
       *version = UINT64_MAX;
