@@ -868,14 +868,6 @@ int Coordinator::TotalSlotsLocked() const {
   return total;
 }
 
-int Coordinator::FreeSlotsLocked() const {
-  int free = 0;
-  for (const auto& [id, w] : workers_) {
-    if (w.attached && !w.unresponsive) free += std::max(0, w.info.slots() - static_cast<int>(w.running.size()));
-  }
-  return free;
-}
-
 void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
                                     const v1::Policy& policy, int64_t candidate_id) {
   PendingTask pending;
@@ -893,7 +885,7 @@ void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
   runtime.job.set_in_flight(runtime.job.in_flight() + 1);
 }
 
-void Coordinator::FillJobLocked(JobRuntime& runtime) {
+void Coordinator::FillJobLocked(JobRuntime& runtime, int total_slots) {
   v1::Job& job = runtime.job;
   if (job.state() == v1::QUEUED) {
     if (job.in_flight() == 0) EnqueueTaskLocked(runtime, v1::Task::DESCRIBE, v1::Policy(), -1);
@@ -906,7 +898,7 @@ void Coordinator::FillJobLocked(JobRuntime& runtime) {
   if (job.state() != v1::SEARCHING || !runtime.search) return;
   // Keep as many candidates in flight as there are worker slots (K), so the
   // search proposes from its freshest state rather than far ahead.
-  int limit = std::max(1, TotalSlotsLocked());
+  int limit = std::max(1, total_slots);
   if (job.spec().max_in_flight() > 0) limit = std::min(limit, job.spec().max_in_flight());
   // While searching, every task in flight is a candidate evaluation.
   while (job.in_flight() < limit && job.evaluated() + job.in_flight() < job.spec().budget()) {
@@ -927,9 +919,10 @@ void Coordinator::FillJobLocked(JobRuntime& runtime) {
 
 void Coordinator::PumpLocked() {
   if (shutdown_) return;
+  const int total_slots = TotalSlotsLocked();  // once, not once per job: 256 workers x 50 jobs adds up
   for (auto& [id, runtime] : jobs_) {
     // A job being submitted waits for its first write to be durable.
-    if (!IsTerminal(runtime.job.state()) && runtime.visible_version > 0) FillJobLocked(runtime);
+    if (!IsTerminal(runtime.job.state()) && runtime.visible_version > 0) FillJobLocked(runtime, total_slots);
   }
   RetireFinishedLocked();
   DispatchLocked();

@@ -136,7 +136,8 @@ class Coordinator {
 
   // All *Locked methods need mu_ held.
   void PumpLocked();
-  void FillJobLocked(JobRuntime& runtime);
+  // Queues the job's next tasks; `total_slots` = the usable workers' slots (K).
+  void FillJobLocked(JobRuntime& runtime, int total_slots);
   void EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind, const v1::Policy& policy,
                          int64_t candidate_id);
   void DispatchLocked();
@@ -165,7 +166,6 @@ class Coordinator {
   // The durable job clients see, with the live in_flight count.
   static v1::Job VisibleJob(const JobRuntime& runtime);
   void UpdateGaugesLocked();
-  int FreeSlotsLocked() const;
   int TotalSlotsLocked() const;
   absl::StatusOr<std::unique_ptr<agent::Search>> MakeSearchLocked(const v1::Job& job);
   void LeaseLoop();
