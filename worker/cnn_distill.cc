@@ -40,6 +40,7 @@ absl::StatusOr<CnnCheckpoint> DistillCnn(const CnnCheckpoint& teacher_checkpoint
   torch::Tensor order;
   int64_t position = 0;
   for (int64_t step = 0; step < plan.steps; ++step) {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(plan.options.recalled));
     if (!order.defined() || position + batch > order.size(0)) {
       order = torch::randperm(images.size(0), generator, torch::kInt64);
       position = 0;

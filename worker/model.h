@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
+#include "worker/recall.h"
 
 namespace shrink::worker {
 
@@ -80,6 +81,7 @@ struct DistillOptions {
   double learning_rate = 0;     // AdamW; 0 = the family's default (transformers 1e-4, CNN 5e-4)
   double temperature = 2.0;     // softens teacher and student logits in the KL term
   uint64_t seed = 0;            // batch order and dropout
+  const RecallFlag* recalled = nullptr;  // checked before every step
 };
 
 // Distillation steps per candidate during search (brief) and for the finalized model (full).

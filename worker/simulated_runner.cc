@@ -143,10 +143,18 @@ bool SimulatedRunner::ShouldFail(const std::string& task_id) {
   return static_cast<double>(h % 1000000) / 1e6 < options_.fail_rate;
 }
 
-v1::TaskResult SimulatedRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
+v1::TaskResult SimulatedRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                                    const RecallFlag* recalled) {
   absl::Time start = absl::Now();
-  std::this_thread::sleep_for(std::chrono::duration<double>(std::max(0.0, options_.seconds)));
-  return RunToResult(task, start, [&] { return RunOrThrow(task, stub); });
+  // The simulated work, in slices: a recall ends it within 0.1 s (few wake-ups at 256 workers).
+  const absl::Time end = start + absl::Seconds(std::max(0.0, options_.seconds));
+  for (absl::Time now = start; now < end && CheckNotRecalled(recalled).ok(); now = absl::Now()) {
+    absl::SleepFor(std::min(end - now, absl::Milliseconds(100)));
+  }
+  return RunToResult(task, start, [&]() -> absl::StatusOr<v1::TaskResult> {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
+    return RunOrThrow(task, stub);
+  });
 }
 
 absl::StatusOr<v1::TaskResult> SimulatedRunner::RunOrThrow(const v1::Task& task,

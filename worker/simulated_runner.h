@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "shrink/v1/worker_pool.grpc.pb.h"
+#include "worker/recall.h"
 
 namespace shrink::worker {
 
@@ -37,7 +38,9 @@ class SimulatedRunner {
   // Waits options.seconds, then answers `task`; FINALIZE uploads a
   // `simulated.json` artifact (policy + metrics) through `stub`. Never
   // throws: a simulated pass failure comes back as ok = false with its error.
-  v1::TaskResult Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub);
+  // Once `recalled` is set, the wait ends early with a CANCELLED error.
+  v1::TaskResult Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                     const RecallFlag* recalled = nullptr);
 
  private:
   absl::StatusOr<v1::TaskResult> RunOrThrow(const v1::Task& task, v1::WorkerPool::StubInterface* stub);

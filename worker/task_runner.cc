@@ -46,17 +46,21 @@ v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics
 TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device)
     : cache_(cache), eval_options_(eval_options), work_dir_(std::move(work_dir)), device_(std::move(device)) {}
 
-v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
+v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                               const RecallFlag* recalled) {
   absl::Time start = absl::Now();
-  return RunToResult(task, start, [&] { return RunOrError(task, stub); });
+  return RunToResult(task, start, [&] { return RunOrError(task, stub, recalled); });
 }
 
-absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
-                                                      v1::WorkerPool::StubInterface* stub) {
+absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                                                      const RecallFlag* recalled) {
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
   SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<LoadedModel> loaded, LoadModel(task, stub));
   SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const TaskData> data, LoadData(task, stub));
   const std::string split = SplitFor(task.kind());
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
   SHRINK_ASSIGN_OR_RETURN(v1::Metrics baseline, Baseline(*loaded, *data, split));
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
 
   v1::TaskResult result;
   if (task.kind() == v1::Task::DESCRIBE) {
@@ -75,7 +79,9 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task,
   ApplyOptions apply;
   apply.data = *data;
   apply.distill.max_steps = task.kind() == v1::Task::FINALIZE ? kFinalDistillSteps : kSearchDistillSteps;
+  apply.distill.recalled = recalled;
   SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<Model> compressed, loaded->model->Apply(task.policy(), apply));
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
   EvalOptions untimed = eval_options_;
   untimed.time_latency = false;
   SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, untimed));

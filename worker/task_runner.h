@@ -26,8 +26,11 @@ class TaskRunner {
   TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device = "cpu");
 
   // Runs `task`, fetching blobs and uploading artifacts through `stub`.
-  // Never throws; failures come back as a result with ok = false and the error.
-  v1::TaskResult Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub);
+  // Never throws; failures come back as a result with ok = false and the error. Once
+  // `recalled` is set, the task stops at its next check (between stages and distillation
+  // steps) with a CANCELLED error.
+  v1::TaskResult Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                     const RecallFlag* recalled = nullptr);
 
  private:
   struct LoadedModel {
@@ -36,7 +39,8 @@ class TaskRunner {
     std::map<std::string, v1::Metrics> baseline_by_split;  // accuracy is deterministic: measured once
   };
 
-  absl::StatusOr<v1::TaskResult> RunOrError(const v1::Task& task, v1::WorkerPool::StubInterface* stub);
+  absl::StatusOr<v1::TaskResult> RunOrError(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                                            const RecallFlag* recalled);
   absl::StatusOr<std::shared_ptr<LoadedModel>> LoadModel(const v1::Task& task,
                                                          v1::WorkerPool::StubInterface* stub);
   absl::StatusOr<std::shared_ptr<const TaskData>> LoadData(const v1::Task& task,

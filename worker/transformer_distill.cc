@@ -102,6 +102,7 @@ absl::StatusOr<TransformerWeights> DistillTransformer(const TransformerWeights& 
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(kWarmupFraction * plan.steps));
   DistillReport local;
   for (int64_t step = 0; step < plan.steps; ++step) {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(plan.options.recalled));
     const size_t position = static_cast<size_t>(step) % order.size();
     if (position == 0) std::shuffle(order.begin(), order.end(), rng);
     const TokenBatch& batch = train[order[position]];

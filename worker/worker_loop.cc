@@ -132,6 +132,8 @@ void WorkerLoop::Serve(const std::shared_ptr<Session>& session) {
       cv_.notify_one();
     } else if (message.has_cancel()) {
       cancelled_.insert(message.cancel().task_id());
+      // A running task stops at its next check; its slot takes the next task.
+      if (auto it = running_.find(message.cancel().task_id()); it != running_.end()) it->second->store(true);
     }
   }
 }
@@ -139,6 +141,7 @@ void WorkerLoop::Serve(const std::shared_ptr<Session>& session) {
 void WorkerLoop::SlotLoop() {
   while (true) {
     Work work;
+    auto recalled = std::make_shared<RecallFlag>(false);
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -150,22 +153,33 @@ void WorkerLoop::SlotLoop() {
         continue;
       }
       ++busy_;
+      running_[work.task.task_id()] = recalled;
     }
     UpdateSlotMetrics();
-    v1::TaskResult result =
-        simulator_ ? simulator_->Run(work.task, stub_.get()) : runner_.Run(work.task, stub_.get());
+    v1::TaskResult result = simulator_ ? simulator_->Run(work.task, stub_.get(), recalled.get())
+                                       : runner_.Run(work.task, stub_.get(), recalled.get());
     const char* kind = work.task.kind() == v1::Task::DESCRIBE   ? "describe"
                        : work.task.kind() == v1::Task::FINALIZE ? "finalize"
                                                                 : "evaluate";
-    if (metrics_) metrics_->TaskFinished(kind, result.ok() ? "ok" : "failed", result.seconds());
-    if (!result.ok()) SHRINK_LOG(WARNING) << "task " << work.task.task_id() << " failed: " << result.error();
-    v1::WorkerMessage message;
-    *message.mutable_result() = std::move(result);
+    const bool was_recalled = recalled->load() && !result.ok();  // stopped by the recall, not finished
+    const char* outcome = was_recalled ? "recalled" : result.ok() ? "ok" : "failed";
+    if (metrics_) metrics_->TaskFinished(kind, outcome, result.seconds());
+    if (was_recalled) {
+      SHRINK_LOG(INFO) << "task " << work.task.task_id() << " recalled by the coordinator; stopped";
+    } else if (!result.ok()) {
+      SHRINK_LOG(WARNING) << "task " << work.task.task_id() << " failed: " << result.error();
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       work.session->tasks.erase(work.task.task_id());  // answered: heartbeats stop naming it
+      running_.erase(work.task.task_id());
     }
-    work.session->Send(message);
+    // A recalled task is no longer the coordinator's: its answer would be ignored.
+    if (!was_recalled) {
+      v1::WorkerMessage message;
+      *message.mutable_result() = std::move(result);
+      work.session->Send(message);
+    }
     {
       std::lock_guard<std::mutex> lock(mu_);
       --busy_;

@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -72,7 +73,8 @@ class WorkerLoop {
   std::condition_variable heartbeat_cv_;  // stopping (the heartbeat thread waits on it)
   bool stopping_ = false;
   std::deque<Work> queue_;
-  std::set<std::string> cancelled_;  // recalled before they started
+  std::set<std::string> cancelled_;  // recalled (before they started, or while running)
+  std::map<std::string, std::shared_ptr<RecallFlag>> running_;  // task id -> its recall flag
   int busy_ = 0;
   std::shared_ptr<Session> session_;  // current stream, for Stop()
   std::vector<std::thread> slots_;

@@ -28,7 +28,7 @@ class WorkerMetrics {
  public:
   // The label values created up front; others are counted under "other".
   static constexpr std::array<const char*, 3> kTaskKinds = {"describe", "evaluate", "finalize"};
-  static constexpr std::array<const char*, 2> kOutcomes = {"ok", "failed"};
+  static constexpr std::array<const char*, 3> kOutcomes = {"ok", "failed", "recalled"};
 
   WorkerMetrics();
   ~WorkerMetrics();

@@ -12,6 +12,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "common/blob_upload.h"
 #include "common/channel.h"
 #include "common/files.h"
@@ -41,9 +42,10 @@ class FaultsTest : public ::testing::Test {
     coordinator_ = testing::StartCoordinator(dir_ + "/state", args);
     stub_ = v1::Coordinator::NewStub(MakeCoordinatorChannel(coordinator_.address));
   }
-  void AddWorker(double seconds, const std::vector<std::string>& args = {}) {
+  void AddWorker(double seconds, const std::vector<std::string>& args = {}, int* metrics_port = nullptr) {
     workers_.push_back(testing::StartSimulatedWorker(coordinator_.address, seconds,
-                                                     dir_ + "/cache" + std::to_string(workers_.size()), args));
+                                                     dir_ + "/cache" + std::to_string(workers_.size()), args,
+                                                     metrics_port));
   }
   std::string Submit(int budget) {
     grpc::ClientContext context;
@@ -98,6 +100,29 @@ class FaultsTest : public ::testing::Test {
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   std::vector<std::unique_ptr<Subprocess>> workers_;
 };
+
+// Cancelling a job recalls its running task from the worker, which stops it and frees the
+// slot at once instead of after the task's 600 s; it sends no result for it.
+TEST_F(FaultsTest, CancellingAJobStopsItsRunningTaskInTheWorker) {
+  Start();
+  int worker_port = 0;
+  AddWorker(600, {}, &worker_port);
+  auto worker_metric = [&](const std::string& series) {
+    return MetricValue(HttpGet("127.0.0.1", worker_port, "/metrics"), series);
+  };
+  std::string id = Submit(3);
+  while (worker_metric("shrink_worker_slots_busy") < 1) std::this_thread::yield();  // describing
+  const absl::Time cancelled_at = absl::Now();
+  ASSERT_EQ(Shrink({"cancel", id}).exit_code, 0);
+  const std::string recalled = "shrink_worker_tasks_total{kind=\"describe\",outcome=\"recalled\"}";
+  while (worker_metric(recalled) < 1) {
+    ASSERT_LT(absl::Now() - cancelled_at, absl::Seconds(60)) << "the recalled task is still running";
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(worker_metric("shrink_worker_slots_busy"), 0);
+  EXPECT_EQ(worker_metric("shrink_worker_tasks_total{kind=\"describe\",outcome=\"ok\"}"), 0);
+  EXPECT_EQ(Get(id).state(), v1::CANCELLED);
+}
 
 // SIGSTOP keeps the worker's TCP connection open but it answers nothing, and
 // sends no heartbeat: the lease expires, the candidate goes to the other worker,

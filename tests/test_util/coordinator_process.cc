@@ -23,12 +23,13 @@ CoordinatorProcess StartCoordinator(const std::string& state_dir, const std::vec
 
 std::unique_ptr<Subprocess> StartSimulatedWorker(const std::string& address, double seconds,
                                                  const std::string& cache_dir,
-                                                 const std::vector<std::string>& args) {
+                                                 const std::vector<std::string>& args, int* metrics_port) {
   std::vector<std::string> argv = {BinPath("shrink-worker"), "--coordinator", address, "--simulate",
                                    std::to_string(seconds), "--cache", cache_dir, "--metrics", "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   auto worker = std::make_unique<Subprocess>(argv);
-  worker->WaitForReadyLine("shrink-worker ready");
+  auto ready = worker->WaitForReadyLine("shrink-worker ready");
+  if (metrics_port != nullptr) *metrics_port = std::stoi(ready["metrics"].substr(ready["metrics"].rfind(':') + 1));
   return worker;
 }
 

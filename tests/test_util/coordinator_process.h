@@ -20,10 +20,12 @@ struct CoordinatorProcess {
 // Starts `shrink-coordinator --listen 127.0.0.1:0 --metrics 127.0.0.1:0 --state STATE ARGS...`.
 CoordinatorProcess StartCoordinator(const std::string& state_dir, const std::vector<std::string>& args = {});
 
-// Starts `shrink-worker --coordinator ADDRESS --simulate SECONDS --cache DIR ARGS...`, ready.
+// Starts `shrink-worker --coordinator ADDRESS --simulate SECONDS --cache DIR ARGS...`, ready;
+// `metrics_port`, when given, receives the port of its /metrics.
 std::unique_ptr<Subprocess> StartSimulatedWorker(const std::string& address, double seconds,
                                                  const std::string& cache_dir,
-                                                 const std::vector<std::string>& args = {});
+                                                 const std::vector<std::string>& args = {},
+                                                 int* metrics_port = nullptr);
 
 // Writes a model folder (config.json + model.safetensors) of a few bytes into `dir`.
 std::string WriteFakeModel(const std::string& dir);

@@ -155,6 +155,12 @@ TEST(DistillTest, DistillationDrawsAPrunedTransformerBackTowardsItsTeacher) {
     const double error_after = FeatureError(teacher_net, *after, held_out);
     EXPECT_LT(error_after, 0.7 * error_before) << error_before << " -> " << error_after;
 
+    // A recalled task's distillation stops at its next step.
+    RecallFlag recalled(true);
+    plan.options.recalled = &recalled;
+    EXPECT_EQ(DistillTransformer(teacher, *student, train, plan).status().code(), absl::StatusCode::kCancelled);
+    plan.options.recalled = nullptr;
+
     // A plan that does not cover the student's blocks is refused.
     plan.teacher_block = {0};
     EXPECT_FALSE(DistillTransformer(teacher, *student, train, plan).ok());
@@ -214,6 +220,10 @@ TEST(DistillTest, DistillingAPrunedCnnRecoversAccuracy) {
   ASSERT_TRUE(without.ok()) << without.status();
   ASSERT_TRUE(with.ok()) << with.status();
   EXPECT_EQ((*with)->Describe().bytes(), (*without)->Describe().bytes());
+  // Recalled: Apply stops in the distillation with CANCELLED.
+  RecallFlag recalled(true);
+  distilled.distill.recalled = &recalled;
+  EXPECT_EQ((*model)->Apply(policy, distilled).status().code(), absl::StatusCode::kCancelled);
   EvalOptions eval;
   eval.max_examples = 1000;
   eval.warmup_runs = 0;

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/time/clock.h"
+
 namespace shrink::worker {
 namespace {
 
@@ -54,6 +58,22 @@ TEST(SimulatedRunnerTest, FailRateOneAlwaysFailsAndNeverThrows) {
   v1::TaskResult ok = healthy.Run(task, nullptr);
   EXPECT_TRUE(ok.ok()) << ok.error();
   EXPECT_GT(ok.evaluation().size_ratio(), 0);
+}
+
+TEST(SimulatedRunnerTest, ARecalledTaskStopsWithoutWaitingItsSeconds) {
+  SimulatedRunner runner({600.0, 0.0}, ::testing::TempDir() + "/simulated");
+  v1::Task task;
+  task.set_task_id("t2");
+  task.set_kind(v1::Task::EVALUATE);
+  *task.mutable_policy() = Uniform(0.2, 8);
+  RecallFlag recalled(false);
+  std::thread recall([&] { recalled.store(true); });
+  const absl::Time start = absl::Now();
+  v1::TaskResult r = runner.Run(task, nullptr, &recalled);
+  recall.join();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(60));  // not the task's 600 s
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.error().find("recalled"), std::string::npos) << r.error();
 }
 
 }  // namespace
