@@ -174,7 +174,7 @@ void WorkerLoop::SlotLoop() {
       work.session->tasks.erase(work.task.task_id());  // answered: heartbeats stop naming it
       running_.erase(work.task.task_id());
     }
-    // A recalled task is no longer the coordinator's: its answer would be ignored.
+    // Stopped by the recall, it has no result; the coordinator has given the task up or back.
     if (!was_recalled) {
       v1::WorkerMessage message;
       *message.mutable_result() = std::move(result);
