@@ -146,10 +146,11 @@ bool SimulatedRunner::ShouldFail(const std::string& task_id) {
 v1::TaskResult SimulatedRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
                                     const RecallFlag* recalled) {
   absl::Time start = absl::Now();
-  // The simulated work, in slices: a recall ends it within 0.1 s (few wake-ups at 256 workers).
+  // The simulated work, in slices of at most 1 s: a recall ends it within a second, and a task
+  // of a second or less (the load bench) sleeps once, as it did before recalls.
   const absl::Time end = start + absl::Seconds(std::max(0.0, options_.seconds));
   for (absl::Time now = start; now < end && CheckNotRecalled(recalled).ok(); now = absl::Now()) {
-    absl::SleepFor(std::min(end - now, absl::Milliseconds(100)));
+    absl::SleepFor(std::min(end - now, absl::Seconds(1)));
   }
   return RunToResult(task, start, [&]() -> absl::StatusOr<v1::TaskResult> {
     SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
