@@ -163,7 +163,6 @@ void WorkerLoop::SlotLoop() {
                                                                 : "evaluate";
     const bool was_recalled = recalled->load() && !result.ok();  // stopped by the recall, not finished
     const char* outcome = was_recalled ? "recalled" : result.ok() ? "ok" : "failed";
-    if (metrics_) metrics_->TaskFinished(kind, outcome, result.seconds());
     if (was_recalled) {
       SHRINK_LOG(INFO) << "task " << work.task.task_id() << " recalled by the coordinator; stopped";
     } else if (!result.ok()) {
@@ -173,7 +172,11 @@ void WorkerLoop::SlotLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       work.session->tasks.erase(work.task.task_id());  // answered: heartbeats stop naming it
       running_.erase(work.task.task_id());
+      --busy_;
     }
+    // Slot freed, then counted, then sent: whoever sees the result or the count sees the slot back.
+    UpdateSlotMetrics();
+    if (metrics_) metrics_->TaskFinished(kind, outcome, result.seconds());
     // Stopped by the recall, it has no result; the coordinator has given the task up or back.
     if (!was_recalled) {
       v1::WorkerMessage message;
@@ -182,10 +185,8 @@ void WorkerLoop::SlotLoop() {
     }
     {
       std::lock_guard<std::mutex> lock(mu_);
-      --busy_;
       cancelled_.erase(work.task.task_id());
     }
-    UpdateSlotMetrics();
   }
 }
 
@@ -213,12 +214,9 @@ void WorkerLoop::HeartbeatLoop() {
 
 void WorkerLoop::UpdateSlotMetrics() {
   if (!metrics_) return;
-  int busy;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    busy = busy_;
-  }
-  metrics_->SetSlots(std::max(1, options_.slots), busy);
+  // Set under the lock: two slots finishing together cannot leave the older count last.
+  std::lock_guard<std::mutex> lock(mu_);
+  metrics_->SetSlots(std::max(1, options_.slots), busy_);
 }
 
 }  // namespace shrink::worker
