@@ -81,13 +81,18 @@ struct TimedProbe {
 };
 
 // Warms every probe up, then times them in alternating passes; each one's median in ms.
-std::vector<double> TimeProbes(const std::vector<TimedProbe>& probes, const EvalOptions& options) {
+// CANCELLED between passes once options.recalled is set.
+absl::StatusOr<std::vector<double>> TimeProbes(const std::vector<TimedProbe>& probes, const EvalOptions& options) {
   for (const TimedProbe& p : probes) {
-    for (int i = 0; i < options.warmup_runs; ++i) p.run();
+    for (int i = 0; i < options.warmup_runs; ++i) {
+      SHRINK_RETURN_IF_ERROR(CheckNotRecalled(options.recalled));
+      p.run();
+    }
     SynchronizeDevice(p.device);
   }
   std::vector<std::vector<double>> times_ms(probes.size());
   for (int i = 0; i < options.timed_runs; ++i) {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(options.recalled));
     for (size_t k = 0; k < probes.size(); ++k) {
       auto start = std::chrono::steady_clock::now();
       probes[k].run();
@@ -179,7 +184,7 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::ve
 absl::Status CnnBackend::Save(const std::string& dir) const { return WriteCnnCheckpoint(checkpoint, dir); }
 
 absl::StatusOr<Quality> CnnBackend::Measure(const TaskData& data, const std::string& split_name,
-                                            int64_t max_examples) const {
+                                            int64_t max_examples, const RecallFlag* recalled) const {
   if (!data.images) {
     return absl::InvalidArgumentError(absl::StrCat("the CNN is measured on images; task ", data.name, " is text"));
   }
@@ -188,10 +193,20 @@ absl::StatusOr<Quality> CnnBackend::Measure(const TaskData& data, const std::str
   torch::NoGradGuard no_grad;
   Cnn module = net;  // a handle to the shared module, which stays in eval mode
   TORCH_CHECK(!module->is_training(), "model is not in eval mode");
-  auto [accuracy, examples] = CnnAccuracy(module, split->images, split->labels, max_examples);
+  // In chunks of a few batches, so that a recall stops it within one chunk.
+  constexpr int64_t kChunk = 2000;
+  const int64_t total = max_examples > 0 ? std::min(max_examples, split->labels.size(0)) : split->labels.size(0);
+  int64_t correct = 0;
+  for (int64_t start = 0; start < total; start += kChunk) {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
+    const int64_t count = std::min(kChunk, total - start);
+    auto [accuracy, examples] =
+        CnnAccuracy(module, split->images.narrow(0, start, count), split->labels.narrow(0, start, count));
+    correct += std::llround(accuracy * static_cast<double>(examples));
+  }
   Quality quality;
-  quality.accuracy = accuracy;
-  quality.examples = examples;
+  quality.accuracy = static_cast<double>(correct) / static_cast<double>(total);
+  quality.examples = total;
   return quality;
 }
 
@@ -307,7 +322,7 @@ absl::StatusOr<LatencyPair> TimeInterleaved(const Model& first, const Model& sec
     int batch = 0;
     std::vector<TimedProbe> probes = {{first.impl->backend->LatencyProbe(options, &batch), first.impl->backend->device},
                                       {second.impl->backend->LatencyProbe(options, &batch), second.impl->backend->device}};
-    std::vector<double> medians = TimeProbes(probes, options);
+    SHRINK_ASSIGN_OR_RETURN(std::vector<double> medians, TimeProbes(probes, options));
     pair.first_ms = medians[0];
     pair.second_ms = medians[1];
     return pair;
@@ -332,7 +347,7 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const TaskData& data, const 
     const int threads = ConfigureTorch(options.threads);
     shrink::v1::Metrics metrics;
     if (!data.empty()) {
-      SHRINK_ASSIGN_OR_RETURN(Quality quality, impl->backend->Measure(data, split, options.max_examples));
+      SHRINK_ASSIGN_OR_RETURN(Quality quality, impl->backend->Measure(data, split, options.max_examples, options.recalled));
       metrics.set_accuracy(quality.accuracy);
       metrics.set_perplexity(quality.perplexity);
       metrics.set_examples(quality.examples);
@@ -341,7 +356,8 @@ absl::StatusOr<shrink::v1::Metrics> Model::Evaluate(const TaskData& data, const 
     int batch = 0;
     std::function<void()> probe = impl->backend->LatencyProbe(options, &batch);
     if (options.time_latency) {
-      metrics.set_latency_ms(TimeProbes({{probe, impl->backend->device}}, options)[0]);
+      SHRINK_ASSIGN_OR_RETURN(std::vector<double> medians, TimeProbes({{probe, impl->backend->device}}, options));
+      metrics.set_latency_ms(medians[0]);
     }
     metrics.set_latency_batch(batch);
     metrics.set_threads(threads);
@@ -374,6 +390,7 @@ absl::StatusOr<shrink::v1::ModelDescription> Model::Profile(const TaskData& data
     std::vector<double> total(description.layers_size(), 0.0);
     impl->backend->LayerTimes(eval);
     for (int run = 0; run < options.runs; ++run) {
+      SHRINK_RETURN_IF_ERROR(CheckNotRecalled(eval.recalled));
       std::vector<double> ms = impl->backend->LayerTimes(eval);
       for (size_t i = 0; i < total.size() && i < ms.size(); ++i) total[i] += ms[i];
     }
@@ -385,8 +402,9 @@ absl::StatusOr<shrink::v1::ModelDescription> Model::Profile(const TaskData& data
     if (data.empty() || !impl->backend->IsUncompressed()) return description;
     // Sensitivity: the same calibration subset, one layer compressed hard at a time.
     SHRINK_ASSIGN_OR_RETURN(Quality baseline,
-                            impl->backend->Measure(data, "validation", options.calibration_examples));
+                            impl->backend->Measure(data, "validation", options.calibration_examples, eval.recalled));
     for (int i = 0; i < description.layers_size(); ++i) {
+      SHRINK_RETURN_IF_ERROR(CheckNotRecalled(eval.recalled));
       std::vector<shrink::v1::LayerAction> actions;
       for (const auto& layer : description.layers()) {
         shrink::v1::LayerAction action;
@@ -401,7 +419,7 @@ absl::StatusOr<shrink::v1::ModelDescription> Model::Profile(const TaskData& data
         actions[i].set_bits(8);
       }
       SHRINK_ASSIGN_OR_RETURN(auto hard, impl->backend->Compress(actions, "", ApplyOptions()));
-      SHRINK_ASSIGN_OR_RETURN(Quality quality, hard->Measure(data, "validation", options.calibration_examples));
+      SHRINK_ASSIGN_OR_RETURN(Quality quality, hard->Measure(data, "validation", options.calibration_examples, eval.recalled));
       description.mutable_layers(i)->set_sensitivity(std::max(0.0, 1.0 - Retention(quality, baseline)));
     }
     return description;

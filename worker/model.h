@@ -26,6 +26,7 @@ struct EvalOptions {
   int timed_runs = 15;       // latency_ms = median of these
   bool time_latency = true;  // false: no timed passes (latency_ms 0), for callers that time elsewhere
   int64_t max_examples = 0;  // accuracy on the first N examples of the split; 0 = all
+  const RecallFlag* recalled = nullptr;  // checked between batches and timed runs: CANCELLED once set
 };
 
 // Transformer FLOPs per example in Describe() are counted for sequences of this many tokens.

@@ -46,9 +46,10 @@ class ModelBackend {
   virtual absl::Status Save(const std::string& dir) const = 0;
   // Bytes Save writes.
   virtual int64_t bytes() const = 0;
-  // Accuracy / perplexity on the first `max_examples` (0 = all) of `split`.
-  virtual absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split,
-                                          int64_t max_examples) const = 0;
+  // Accuracy / perplexity on the first `max_examples` (0 = all) of `split`; CANCELLED between
+  // batches once `recalled` is set.
+  virtual absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples,
+                                          const RecallFlag* recalled) const = 0;
   // A closure running one forward pass on a fixed synthetic batch of `batch` examples
   // (transformers: sequences of `sequence_length` tokens). Examples per pass in *examples.
   virtual std::function<void()> LatencyProbe(const EvalOptions& options, int* examples) const = 0;

@@ -48,7 +48,7 @@ class TaskRunner {
   // The uncompressed model's metrics on `split`, measured once per model and split
   // (candidates re-time its latency beside their own, see TimeInterleaved).
   absl::StatusOr<v1::Metrics> Baseline(LoadedModel& loaded, const TaskData& data,
-                                       const std::string& split);
+                                       const std::string& split, const EvalOptions& eval);
 
   BlobCache* const cache_;
   const EvalOptions eval_options_;

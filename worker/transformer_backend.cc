@@ -251,7 +251,7 @@ absl::Status TransformerBackend::Save(const std::string& dir) const {
 }
 
 absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const std::string& split_name,
-                                                    int64_t max_examples) const {
+                                                    int64_t max_examples, const RecallFlag* recalled) const {
   const TransformerConfig& c = weights.config;
   if (!data.text) return absl::InvalidArgumentError(absl::StrCat("a ", FamilyName(c.family), " model is measured on text; task ", data.name, " is not"));
   if (!tokenizer) {
@@ -291,6 +291,7 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
     double nll = 0;
     int64_t tokens = 0;
     for (const auto& batch : batches) {
+      SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
       auto [sum, n] = LmLoss(module, batch);
       nll += sum;
       tokens += n;
@@ -301,6 +302,7 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
   }
   int64_t correct = 0;
   for (const auto& batch : batches) {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
     torch::Tensor logits = module->forward(batch.ids.to(device), batch.mask.to(device));
     correct += logits.argmax(1).to(torch::kCPU).eq(batch.labels).sum().item<int64_t>();
   }

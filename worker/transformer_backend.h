@@ -44,7 +44,8 @@ class TransformerBackend : public ModelBackend {
                                                          const ApplyOptions& options) const override;
   absl::Status Save(const std::string& dir) const override;
   int64_t bytes() const override { return bytes_; }
-  absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples) const override;
+  absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples,
+                                  const RecallFlag* recalled) const override;
   std::function<void()> LatencyProbe(const EvalOptions& options, int* examples) const override;
   std::vector<double> LayerTimes(const EvalOptions& options) const override;
 

@@ -194,11 +194,12 @@ absl::StatusOr<DenseInputs> RecordDenseInputs(const TransformerWeights& weights,
 
 absl::StatusOr<TransformerWeights> QuantizeTransformer(const TransformerWeights& fp32,
                                                        const std::map<std::string, int>& bits,
-                                                       const DenseInputs& inputs) {
+                                                       const DenseInputs& inputs, const RecallFlag* recalled) {
   torch::NoGradGuard no_grad;
   TransformerWeights out = fp32;
   const auto groups = TransformerLayerGroups(fp32.config);
   for (const auto& [layer, layer_bits] : bits) {
+    SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));  // GPTQ of a large layer takes seconds
     if (layer_bits == kFullPrecisionBits) continue;
     const TransformerLayerGroup* group = FindGroup(groups, layer);
     if (group == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown layer ", layer));
@@ -375,10 +376,11 @@ absl::StatusOr<TransformerWeights> CompressTransformer(const TransformerWeights&
     calibrated.insert(calibrated.end(), group->modules.begin(), group->modules.end());
   }
   DenseInputs inputs;
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(distill.options.recalled));
   if (!calibrated.empty() && !calibration.empty()) {
     SHRINK_ASSIGN_OR_RETURN(inputs, RecordDenseInputs(pruned, calibration, calibrated, kMaxCalibrationRows, device));
   }
-  SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed, QuantizeTransformer(pruned, bits, inputs));
+  SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed, QuantizeTransformer(pruned, bits, inputs, distill.options.recalled));
   compressed.config.compressed = true;
   return compressed;
 }

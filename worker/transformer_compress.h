@@ -71,10 +71,11 @@ absl::StatusOr<TransformerWeights> RemoveBlocks(const TransformerWeights& weight
 
 // Re-stores each named layer at its bits: 4..7 = group-wise packed (GPTQ on the module's
 // `inputs` when recorded, round to nearest otherwise; embeddings always RTN per row),
-// 8 = int8, 9..16 = fp16, 32 = unchanged.
+// 8 = int8, 9..16 = fp16, 32 = unchanged. CANCELLED between layers once `recalled` is set.
 absl::StatusOr<TransformerWeights> QuantizeTransformer(const TransformerWeights& fp32,
                                                        const std::map<std::string, int>& bits,
-                                                       const DenseInputs& inputs = {});
+                                                       const DenseInputs& inputs = {},
+                                                       const RecallFlag* recalled = nullptr);
 
 // How heads and neurons are ranked for pruning.
 enum class PruneImportance {
