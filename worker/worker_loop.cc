@@ -131,9 +131,12 @@ void WorkerLoop::Serve(const std::shared_ptr<Session>& session) {
       queue_.push_back({message.task(), session});
       cv_.notify_one();
     } else if (message.has_cancel()) {
-      cancelled_.insert(message.cancel().task_id());
+      const std::string& id = message.cancel().task_id();
       // A running task stops at its next check; its slot takes the next task.
-      if (auto it = running_.find(message.cancel().task_id()); it != running_.end()) it->second->store(true);
+      if (auto it = running_.find(id); it != running_.end()) it->second->store(true);
+      // Remembered only while the task is this stream's, queued or running: a cancel that
+      // crossed the task's result on the wire would otherwise stay in the set for good.
+      if (session->tasks.count(id) > 0) cancelled_.insert(id);
     }
   }
 }
