@@ -175,6 +175,7 @@ void WorkerLoop::SlotLoop() {
       std::lock_guard<std::mutex> lock(mu_);
       work.session->tasks.erase(work.task.task_id());  // answered: heartbeats stop naming it
       running_.erase(work.task.task_id());
+      cancelled_.erase(work.task.task_id());  // no longer this stream's: later cancels are ignored
       --busy_;
     }
     // Slot freed, then counted, then sent: whoever sees the result or the count sees the slot back.
@@ -185,10 +186,6 @@ void WorkerLoop::SlotLoop() {
       v1::WorkerMessage message;
       *message.mutable_result() = std::move(result);
       work.session->Send(message);
-    }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      cancelled_.erase(work.task.task_id());
     }
   }
 }
