@@ -165,6 +165,22 @@ bool ClampToSizeTarget(const v1::ModelDescription& model, double target_size,
   return meets();
 }
 
+std::vector<int> OfferedBitWidths(const v1::ModelDescription& model, double target_size) {
+  std::vector<int> widths = {kActionBitLevels[0]};
+  for (int i = 1; i < kNumActionBitLevels; ++i) {
+    std::vector<v1::LayerAction> uniform;
+    for (const auto& layer : model.layers()) {
+      v1::LayerAction a;
+      a.set_name(layer.name());
+      a.set_bits(kActionBitLevels[i]);
+      a.set_prune(layer.prunable() ? kClampPlanPrune : 0.0);
+      uniform.push_back(a);
+    }
+    if (EstimateSizeRatio(model, uniform) <= target_size) widths.push_back(kActionBitLevels[i]);
+  }
+  return widths;
+}
+
 v1::Policy ToPolicy(const std::vector<v1::LayerAction>& actions) {
   v1::Policy policy;
   for (const auto& a : actions) *policy.add_layers() = a;

@@ -9,6 +9,27 @@
 
 namespace shrink::agent {
 
+// Every bit width a search may give a layer, from the most compressed: one per storage scheme,
+// 4 = group-wise packed (GPTQ), 8 = int8 kernels, 16 = fp16 storage, 32 = unchanged. 5..7 bits
+// (policies may use them) cost the agent action resolution for little: with six levels the
+// DDPG agent no longer learned the synthetic reward of tests/agent in its 60 episodes.
+inline constexpr int kActionBitLevels[] = {4, 8, 16, 32};
+inline constexpr int kNumActionBitLevels = 4;
+
+// The largest prune ratio the size clamp counts on from the layers still to come. Counting on
+// kMaxPrune let early layers stay gentle and left the tail of a transformer to be pruned at
+// the maximum, which removes whole blocks (worker kRemoveBlockPrune): 12 of 48 DDPG candidates
+// on the reference BERT lost their last blocks that way, most of them below the retention
+// floor. The clamp falls back to kMaxPrune only when the target needs it.
+inline constexpr double kClampPlanPrune = 0.8;
+
+// The widths of kActionBitLevels a job's searches offer per layer: 4 always, and a wider one
+// only when the whole model at that width, prunable layers at kClampPlanPrune, fits
+// `target_size`. A width no uniform policy can afford makes a layer that takes it a debt the size clamp
+// collects from the layers after it, as far as removing whole blocks; and on a CPU worker
+// 16 and 32 bits buy no speed (only 4 and 8 run int8 kernels). Ascending.
+std::vector<int> OfferedBitWidths(const v1::ModelDescription& model, double target_size);
+
 // Predicted weight bytes of the model after `actions` (one per layer, in order), priced
 // exactly as the worker stores them (common/policy.h StoredWeightBytes: packed 4..7-bit
 // codes + fp16 group scales/zeros, int8 + row scales, fp16, fp32; biases and norms fp32).

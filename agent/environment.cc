@@ -13,18 +13,20 @@ float Clamp01(double v) { return static_cast<float>(std::clamp(std::isfinite(v) 
 
 double SafeDivide(double a, double b) { return b > 0 ? a / b : 0.0; }
 
-int BitLevelIndex(int bits) {
+// Index of the narrowest of `levels` at least as wide as `bits` (the widest if none is).
+int BitLevelIndex(const std::vector<int>& levels, int bits) {
   bits = EffectiveBits(bits);
-  for (int i = 0; i < kNumActionBitLevels; ++i) {
-    if (bits <= kActionBitLevels[i]) return i;
+  const int n = static_cast<int>(levels.size());
+  for (int i = 0; i < n; ++i) {
+    if (bits <= levels[i]) return i;
   }
-  return kNumActionBitLevels - 1;
+  return n - 1;
 }
 
 }  // namespace
 
 Environment::Environment(const v1::ModelDescription& model, double target_size)
-    : model_(model), target_size_(target_size) {
+    : model_(model), target_size_(target_size), bit_levels_(OfferedBitWidths(model, target_size)) {
   const int n = model_.layers_size();
   double max_in = 1, max_out = 1, max_kernel = 1, max_sensitivity = 0;
   double params = 0, flops = 0;
@@ -67,17 +69,35 @@ void Environment::Reset() {
 
 double Environment::RatioSoFar() const { return EstimateSizeRatio(model_, actions_); }
 
-double Environment::RatioWithRestCompressed(const v1::LayerAction& current) const {
+double Environment::RatioWithRestCompressed(const v1::LayerAction& current, double rest_prune) const {
   std::vector<v1::LayerAction> all = actions_;
   all.push_back(current);
   for (int i = static_cast<int>(all.size()); i < layers(); ++i) {
     v1::LayerAction strongest;
     strongest.set_name(model_.layers(i).name());
-    strongest.set_bits(kActionBitLevels[0]);
-    strongest.set_prune(model_.layers(i).prunable() ? kMaxPrune : 0.0);
+    strongest.set_bits(bit_levels_[0]);
+    strongest.set_prune(model_.layers(i).prunable() ? rest_prune : 0.0);
     all.push_back(strongest);
   }
   return EstimateSizeRatio(model_, all);
+}
+
+double Environment::SmallestFittingPrune(const v1::LayerAction& a, double rest_prune) const {
+  if (RatioWithRestCompressed(a, rest_prune) <= target_size_) return a.prune();
+  v1::LayerAction strongest = a;
+  strongest.set_prune(kMaxPrune);
+  if (RatioWithRestCompressed(strongest, rest_prune) > target_size_) return kMaxPrune;
+  double lo = a.prune(), hi = kMaxPrune;  // lo does not fit, hi does
+  for (int step = 0; step < 30 && hi - lo > 1e-4; ++step) {
+    v1::LayerAction mid = a;
+    mid.set_prune((lo + hi) / 2);
+    if (RatioWithRestCompressed(mid, rest_prune) > target_size_) {
+      lo = mid.prune();
+    } else {
+      hi = mid.prune();
+    }
+  }
+  return hi;
 }
 
 StateVector Environment::State() const {
@@ -96,17 +116,18 @@ v1::LayerAction Environment::Decode(int index, const ActionVector& action) const
   v1::LayerAction a;
   a.set_name(layer.name());
   a.set_prune(layer.prunable() ? Clamp01(action[0]) * kMaxPrune : 0.0);
-  int level = std::min(kNumActionBitLevels - 1,
-                       static_cast<int>(Clamp01(action[1]) * kNumActionBitLevels));
-  a.set_bits(kActionBitLevels[level]);
+  const int n = static_cast<int>(bit_levels_.size());
+  int level = std::min(n - 1, static_cast<int>(Clamp01(action[1]) * n));
+  a.set_bits(bit_levels_[level]);
   a.set_distill(Clamp01(action[2]));
   return a;
 }
 
-ActionVector Environment::Encode(const v1::LayerAction& action) {
+ActionVector Environment::Encode(const v1::LayerAction& action) const {
   ActionVector v;
   v[0] = Clamp01(action.prune() / kMaxPrune);
-  v[1] = (static_cast<float>(BitLevelIndex(action.bits())) + 0.5f) / kNumActionBitLevels;
+  v[1] = (static_cast<float>(BitLevelIndex(bit_levels_, action.bits())) + 0.5f) /
+         static_cast<float>(bit_levels_.size());
   v[2] = Clamp01(action.distill());
   return v;
 }
@@ -114,28 +135,16 @@ ActionVector Environment::Encode(const v1::LayerAction& action) {
 ActionVector Environment::Step(const ActionVector& raw) {
   const int i = static_cast<int>(actions_.size());
   v1::LayerAction a = Decode(i, raw);
-  if (RatioWithRestCompressed(a) > target_size_) {
-    // Too gentle for the layers left to make up: first the lowest precision,
-    // then the smallest prune ratio that keeps the target reachable.
-    a.set_bits(kActionBitLevels[0]);
-    if (model_.layers(i).prunable() && RatioWithRestCompressed(a) > target_size_) {
+  if (RatioWithRestCompressed(a, kClampPlanPrune) > target_size_) {
+    // Too gentle for the layers left to make up: first the lowest width, then the
+    // smallest prune ratio that keeps the target reachable with the later layers
+    // pruned at most kClampPlanPrune; when no ratio here can, with them at kMaxPrune.
+    a.set_bits(bit_levels_[0]);
+    if (model_.layers(i).prunable()) {
       v1::LayerAction strongest = a;
       strongest.set_prune(kMaxPrune);
-      if (RatioWithRestCompressed(strongest) > target_size_) {
-        a = strongest;  // nothing fits; compress as far as possible
-      } else {
-        double lo = a.prune(), hi = kMaxPrune;  // lo does not fit, hi does
-        for (int step = 0; step < 30 && hi - lo > 1e-4; ++step) {
-          v1::LayerAction mid = a;
-          mid.set_prune((lo + hi) / 2);
-          if (RatioWithRestCompressed(mid) > target_size_) {
-            lo = mid.prune();
-          } else {
-            hi = mid.prune();
-          }
-        }
-        a.set_prune(hi);
-      }
+      const bool fits_with_plan = RatioWithRestCompressed(strongest, kClampPlanPrune) <= target_size_;
+      a.set_prune(SmallestFittingPrune(a, fits_with_plan ? kClampPlanPrune : kMaxPrune));
     }
   }
   actions_.push_back(a);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "agent/budget.h"
 #include "shrink/v1/types.pb.h"
 
 namespace shrink::agent {
@@ -21,13 +22,6 @@ inline constexpr int kActionSize = 3;
 
 using StateVector = std::array<float, kStateSize>;
 using ActionVector = std::array<float, kActionSize>;
-
-// The bit widths an action chooses among, from the most compressed: one per storage scheme,
-// 4 = group-wise packed (GPTQ), 8 = int8 kernels, 16 = fp16 storage, 32 = unchanged. 5..7 bits
-// (policies may use them) cost the agent action resolution for little: with six levels the
-// DDPG agent no longer learned the synthetic reward of tests/agent in its 60 episodes.
-inline constexpr int kActionBitLevels[] = {4, 8, 16, 32};
-inline constexpr int kNumActionBitLevels = 4;
 
 // One layer's step of a finished episode.
 struct Transition {
@@ -73,18 +67,24 @@ class Environment {
   // The layer action a normalized action stands for at layer `index`.
   v1::LayerAction Decode(int index, const ActionVector& action) const;
   // The normalized action that decodes to `action` (bit widths map to the
-  // centre of their level's interval).
-  static ActionVector Encode(const v1::LayerAction& action);
+  // centre of their level's interval; a width not offered to the nearest wider one offered).
+  ActionVector Encode(const v1::LayerAction& action) const;
+  // The bit widths actions choose among (OfferedBitWidths for the model and target).
+  const std::vector<int>& bit_levels() const { return bit_levels_; }
 
  private:
   // Predicted size ratio with the chosen actions, `current` at the current
-  // layer and the later layers at their strongest compression.
-  double RatioWithRestCompressed(const v1::LayerAction& current) const;
+  // layer and the later layers at the lowest width, prunable ones at `rest_prune`.
+  double RatioWithRestCompressed(const v1::LayerAction& current, double rest_prune) const;
+  // The smallest prune ratio for `a` (already at the lowest width) that keeps the target
+  // reachable with the later layers at `rest_prune`; kMaxPrune when none does.
+  double SmallestFittingPrune(const v1::LayerAction& a, double rest_prune) const;
   // Predicted size ratio with the chosen actions and later layers unchanged.
   double RatioSoFar() const;
 
   v1::ModelDescription model_;
   double target_size_;
+  std::vector<int> bit_levels_;
   std::vector<v1::LayerAction> actions_;
   ActionVector previous_{};
   // Per-layer constants of the state, computed once.

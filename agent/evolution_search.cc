@@ -21,10 +21,6 @@
 namespace shrink::agent {
 namespace {
 
-// The bit widths a proposal uses, in the order a mutation steps along (the agent's levels).
-constexpr const int* kBitLevels = kActionBitLevels;
-constexpr int kNumBitLevels = kNumActionBitLevels;
-
 // Population size bounds: enough diversity to select from, yet small enough
 // that a short budget still spends most evaluations on offspring.
 constexpr int kMinPopulation = 4;
@@ -45,19 +41,20 @@ struct Member {
   double reward = 0;
 };
 
-// Index of `bits` among kBitLevels; unset or unknown widths count as 32.
-int BitLevel(int bits) {
+// Index of `bits` among `levels`; unset or unknown widths count as the widest.
+int BitLevel(const std::vector<int>& levels, int bits) {
   bits = EffectiveBits(bits);
-  for (int i = 0; i < kNumBitLevels; ++i) {
-    if (kBitLevels[i] == bits) return i;
+  for (size_t i = 0; i < levels.size(); ++i) {
+    if (levels[i] == bits) return static_cast<int>(i);
   }
-  return kNumBitLevels - 1;
+  return static_cast<int>(levels.size()) - 1;
 }
 
 class EvolutionSearch : public Search {
  public:
   explicit EvolutionSearch(const SearchContext& context)
       : context_(context),
+        bit_levels_(OfferedBitWidths(context.model, context.goal.target_size())),
         population_size_(std::clamp(context.budget / 4, kMinPopulation, kMaxPopulation)),
         rng_(context.seed) {}
 
@@ -97,7 +94,7 @@ class EvolutionSearch : public Search {
   // Independent random actions, from the same distribution RandomSearch uses.
   std::vector<v1::LayerAction> RandomActions() {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
-    std::uniform_int_distribution<int> bit_level(0, kNumBitLevels - 1);
+    std::uniform_int_distribution<int> bit_level(0, static_cast<int>(bit_levels_.size()) - 1);
     std::vector<v1::LayerAction> actions;
     for (const auto& layer : context_.model.layers()) {
       v1::LayerAction action;
@@ -105,7 +102,7 @@ class EvolutionSearch : public Search {
       // Square the draw: most useful prune ratios are small.
       double u = unit(rng_);
       action.set_prune(layer.prunable() ? kMaxPrune * u * u : 0.0);
-      action.set_bits(kBitLevels[bit_level(rng_)]);
+      action.set_bits(bit_levels_[bit_level(rng_)]);
       action.set_distill(kBaselineDistill);
       actions.push_back(action);
     }
@@ -164,23 +161,25 @@ class EvolutionSearch : public Search {
   }
 
   // Either nudges the prune ratio (prunable layers only) or moves the bit
-  // width one level along kActionBitLevels (4 / 8 / 16 / 32).
+  // width one level along the offered widths (OfferedBitWidths).
   void MutateLayer(int index, v1::LayerAction* action) {
     std::bernoulli_distribution coin(0.5);
-    if (context_.model.layers(index).prunable() && coin(rng_)) {
+    const int levels = static_cast<int>(bit_levels_.size());
+    if (context_.model.layers(index).prunable() && (levels < 2 || coin(rng_))) {
       std::normal_distribution<double> step(0.0, kPruneSigma);
       action->set_prune(std::clamp(action->prune() + step(rng_), 0.0, kMaxPrune));
       return;
     }
-    int level = BitLevel(action->bits());
+    if (levels < 2) return;  // one width, nothing to prune: the layer has no other setting
+    int level = BitLevel(bit_levels_, action->bits());
     if (level == 0) {
       level = 1;
-    } else if (level == kNumBitLevels - 1) {
-      level = kNumBitLevels - 2;
+    } else if (level == levels - 1) {
+      level = levels - 2;
     } else {
       level += coin(rng_) ? 1 : -1;
     }
-    action->set_bits(kBitLevels[level]);
+    action->set_bits(bit_levels_[level]);
   }
 
   // Identifies a proposal for the duplicate check; the actions carry no map
@@ -190,6 +189,7 @@ class EvolutionSearch : public Search {
   }
 
   SearchContext context_;
+  std::vector<int> bit_levels_;  // OfferedBitWidths for the job, ascending
   int population_size_;
   std::mt19937_64 rng_;
   int proposals_made_ = 0;

@@ -306,6 +306,19 @@ TEST(ClampToSizeTargetTest, NeverPrunesTheNonPrunableLayer) {
   }
 }
 
+TEST(OfferedBitWidthsTest, WidthsNoUniformPolicyCanAffordAreLeftOut) {
+  // Pruning every CNN layer by kClampPlanPrune leaves few weights (conv2's pruning also
+  // shrinks fc1's inputs): every width fits a loose target. Between the 8- and 16-bit
+  // uniform sizes only 4 and 8 are offered.
+  EXPECT_EQ(OfferedBitWidths(Cnn(), 1.0), (std::vector<int>{4, 8, 16, 32}));
+  EXPECT_EQ(OfferedBitWidths(Cnn(), 0.25), (std::vector<int>{4, 8, 16, 32}));
+  const double at8 = EstimateSizeRatio(Cnn(), Uniform(Cnn(), kClampPlanPrune, 8));
+  const double at16 = EstimateSizeRatio(Cnn(), Uniform(Cnn(), kClampPlanPrune, 16));
+  EXPECT_EQ(OfferedBitWidths(Cnn(), (at8 + at16) / 2), (std::vector<int>{4, 8}));
+  // 4 bits is always offered, even when nothing fits.
+  EXPECT_EQ(OfferedBitWidths(Cnn(), 1e-6), (std::vector<int>{4}));
+}
+
 TEST(ToPolicyTest, WrapsActionsInOrder) {
   std::vector<v1::LayerAction> actions = Uniform(Cnn(), 0.3, 8);
   v1::Policy policy = ToPolicy(actions);

@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
 
 #include "agent/budget.h"
 #include "common/policy.h"
@@ -12,6 +14,27 @@ namespace shrink::agent {
 namespace {
 
 v1::ModelDescription Cnn() { return testing::CnnDescription(); }
+
+// The reference BERT's shape: embeddings (39% of the params, not prunable), 4 blocks of
+// attention (4 heads of 64) and FFN (1024 neurons), a small classifier head.
+v1::ModelDescription Bert() {
+  v1::ModelDescription model;
+  model.set_model_type("bert");
+  v1::LayerInfo embeddings = testing::MakeLayer("embeddings", "embedding", 8130, 256, 1, false, 1);
+  embeddings.set_params(8130 * 256 + 2 * 256);
+  *model.add_layers() = embeddings;
+  for (int b = 0; b < 4; ++b) {
+    const std::string block = "encoder.layer." + std::to_string(b);
+    *model.add_layers() = testing::MakeLayer(block + ".attention", "attention", 256, 4, 4 * 64, true, 1);
+    *model.add_layers() = testing::MakeLayer(block + ".ffn", "ffn", 256, 1024, 2, true, 1);
+  }
+  *model.add_layers() = testing::MakeLayer("head", "linear", 256, 5, 1, false, 1);
+  int64_t params = 0;
+  for (const auto& layer : model.layers()) params += layer.params();
+  model.set_params(params);
+  model.set_bytes(4 * params + 20000);
+  return model;
+}
 
 std::vector<v1::LayerAction> Actions(const v1::Policy& policy) {
   return {policy.layers().begin(), policy.layers().end()};
@@ -148,6 +171,50 @@ TEST(EnvironmentTest, ClampCompressesTheLastLayersWhenTheFirstAreGentle) {
   EXPECT_LE(EstimateSizeRatio(Cnn(), Actions(policy)), 0.1);
 }
 
+TEST(EnvironmentTest, ClampDoesNotRemoveTheLastBlocksOfATransformerWhenTheFirstAreGentle) {
+  // Blocks 0-2 as gentle as offered. Counting on the later layers at kMaxPrune, the clamp
+  // used to leave them so and prune block 3's attention and FFN both to the maximum,
+  // which removes the block; it now counts on at most kClampPlanPrune.
+  for (double target : {0.22, 0.15}) {
+    Environment env(Bert(), target);
+    std::vector<ActionVector> raw(10, ActionVector{0.f, 1.f, 0.f});
+    Walk(&env, raw);
+    v1::Policy policy = env.ToPolicy();
+    SCOPED_TRACE(PolicySummary(policy));
+    EXPECT_LE(EstimateSizeRatio(Bert(), Actions(policy)), target);
+    for (int b = 0; b < 4; ++b) {
+      const double attention = policy.layers(1 + 2 * b).prune(), ffn = policy.layers(2 + 2 * b).prune();
+      EXPECT_FALSE(attention >= kMaxPrune - 1e-9 && ffn >= kMaxPrune - 1e-9) << "block " << b << " removed";
+      EXPECT_LE(std::max(attention, ffn), kClampPlanPrune + 1e-3) << "block " << b;
+    }
+  }
+}
+
+TEST(EnvironmentTest, ClampStillPrunesToTheMaximumWhenTheTargetNeedsIt) {
+  // 6% leaves no room for the plan's kClampPlanPrune: the clamp falls back to kMaxPrune
+  // for the layers after the gentle ones, and the episode still meets the target.
+  Environment env(Bert(), 0.06);
+  Walk(&env, std::vector<ActionVector>(10, ActionVector{0.f, 1.f, 0.f}));
+  v1::Policy policy = env.ToPolicy();
+  EXPECT_LE(EstimateSizeRatio(Bert(), Actions(policy)), 0.06) << PolicySummary(policy);
+  double most = 0;
+  for (const auto& layer : policy.layers()) most = std::max(most, layer.prune());
+  EXPECT_GT(most, kClampPlanPrune) << PolicySummary(policy);
+}
+
+TEST(EnvironmentTest, ActionsChooseAmongTheOfferedWidths) {
+  // At 22% no uniform policy affords 16 or 32 bits on the BERT shape: the bit action's
+  // whole range maps onto 4 and 8 (two halves), and Encode maps wider widths to 8.
+  Environment env(Bert(), 0.22);
+  EXPECT_EQ(env.bit_levels(), (std::vector<int>{4, 8}));
+  EXPECT_EQ(env.Decode(1, {0.f, 0.2f, 0.f}).bits(), 4);
+  EXPECT_EQ(env.Decode(1, {0.f, 0.7f, 0.f}).bits(), 8);
+  EXPECT_EQ(env.Decode(1, {0.f, 1.0f, 0.f}).bits(), 8);
+  v1::LayerAction fp32 = env.Decode(1, {0.f, 1.f, 0.f});
+  fp32.set_bits(32);
+  EXPECT_FLOAT_EQ(env.Encode(fp32)[1], 0.75f);
+}
+
 TEST(EnvironmentTest, ReplayRecoversTheEpisodeFromItsPolicy) {
   Environment env(Cnn(), 0.25);
   std::vector<ActionVector> applied;
@@ -178,7 +245,7 @@ TEST(EnvironmentTest, EncodeInvertsDecode) {
   for (float p : {0.f, 0.3f, 1.f}) {
     for (float b : {0.1f, 0.5f, 0.9f}) {
       v1::LayerAction a = env.Decode(0, {p, b, 0.7f});
-      v1::LayerAction again = env.Decode(0, Environment::Encode(a));
+      v1::LayerAction again = env.Decode(0, env.Encode(a));
       EXPECT_NEAR(again.prune(), a.prune(), 1e-6);
       EXPECT_EQ(again.bits(), a.bits());
       EXPECT_NEAR(again.distill(), 0.7, 1e-6);
