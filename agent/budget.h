@@ -25,9 +25,9 @@ inline constexpr double kClampPlanPrune = 0.8;
 
 // The widths of kActionBitLevels a job's searches offer per layer: 4 always, and a wider one
 // only when the whole model at that width, prunable layers at kClampPlanPrune, fits
-// `target_size`. A width no uniform policy can afford makes a layer that takes it a debt the size clamp
-// collects from the layers after it, as far as removing whole blocks; and on a CPU worker
-// 16 and 32 bits buy no speed (only 4 and 8 run int8 kernels). Ascending.
+// `target_size`. A width no uniform policy can afford makes a layer that takes it a debt the
+// size clamp collects from the layers after it, as far as removing whole blocks; and on a CPU
+// worker 16 and 32 bits buy no speed (only 4 and 8 run int8 kernels). Ascending.
 std::vector<int> OfferedBitWidths(const v1::ModelDescription& model, double target_size);
 
 // Predicted weight bytes of the model after `actions` (one per layer, in order), priced
