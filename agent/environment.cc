@@ -111,23 +111,68 @@ StateVector Environment::State() const {
   return s;
 }
 
+double Environment::PruneMidpoint(int index, int bits) const {
+  // Earlier layers as chosen so far (unchanged if the episode has not reached them), this
+  // one at `bits`, later ones at the lowest width; all prunable ones from here at `prune`.
+  auto ratio_at = [&](double prune) {
+    std::vector<v1::LayerAction> all;
+    for (int i = 0; i < layers(); ++i) {
+      v1::LayerAction a;
+      if (i < index && i < static_cast<int>(actions_.size())) {
+        a = actions_[i];
+      } else if (i < index) {
+        a.set_bits(32);
+      } else {
+        a.set_bits(i == index ? bits : bit_levels_[0]);
+        a.set_prune(model_.layers(i).prunable() ? prune : 0.0);
+      }
+      a.set_name(model_.layers(i).name());
+      all.push_back(a);
+    }
+    return EstimateSizeRatio(model_, all);
+  };
+  double fair = kClampPlanPrune;
+  if (ratio_at(0.0) <= target_size_) {
+    fair = 0.0;
+  } else if (ratio_at(kClampPlanPrune) <= target_size_) {
+    double lo = 0.0, hi = kClampPlanPrune;  // lo does not fit, hi does
+    for (int step = 0; step < 30 && hi - lo > 1e-4; ++step) {
+      const double mid = (lo + hi) / 2;
+      if (ratio_at(mid) > target_size_) {
+        lo = mid;
+      } else {
+        hi = mid;
+      }
+    }
+    fair = hi;
+  }
+  return std::max(fair, kMaxPrune / 2);
+}
+
 v1::LayerAction Environment::Decode(int index, const ActionVector& action) const {
   const v1::LayerInfo& layer = model_.layers(index);
   v1::LayerAction a;
   a.set_name(layer.name());
-  a.set_prune(layer.prunable() ? Clamp01(action[0]) * kMaxPrune : 0.0);
   const int n = static_cast<int>(bit_levels_.size());
   int level = std::min(n - 1, static_cast<int>(Clamp01(action[1]) * n));
   a.set_bits(bit_levels_[level]);
+  if (layer.prunable()) {
+    const double u = Clamp01(action[0]), mid = PruneMidpoint(index, a.bits());
+    a.set_prune(u <= 0.5 ? 2 * u * mid : mid + (2 * u - 1) * (kMaxPrune - mid));
+  }
   a.set_distill(Clamp01(action[2]));
   return a;
 }
 
-ActionVector Environment::Encode(const v1::LayerAction& action) const {
+ActionVector Environment::Encode(int index, const v1::LayerAction& action) const {
   ActionVector v;
-  v[0] = Clamp01(action.prune() / kMaxPrune);
-  v[1] = (static_cast<float>(BitLevelIndex(bit_levels_, action.bits())) + 0.5f) /
-         static_cast<float>(bit_levels_.size());
+  const int level = BitLevelIndex(bit_levels_, action.bits());
+  v[0] = 0.f;
+  if (model_.layers(index).prunable()) {
+    const double p = action.prune(), mid = PruneMidpoint(index, bit_levels_[level]);
+    v[0] = Clamp01(p <= mid ? p / (2 * mid) : 0.5 + (p - mid) / (2 * (kMaxPrune - mid)));
+  }
+  v[1] = (static_cast<float>(level) + 0.5f) / static_cast<float>(bit_levels_.size());
   v[2] = Clamp01(action.distill());
   return v;
 }
@@ -147,8 +192,8 @@ ActionVector Environment::Step(const ActionVector& raw) {
       a.set_prune(SmallestFittingPrune(a, fits_with_plan ? kClampPlanPrune : kMaxPrune));
     }
   }
+  previous_ = Encode(i, a);  // before the push: the midpoint is the one this layer saw
   actions_.push_back(a);
-  previous_ = Encode(a);
   return previous_;
 }
 
@@ -169,7 +214,7 @@ absl::StatusOr<std::vector<Transition>> Environment::Replay(const v1::Policy& po
   for (int i = 0; i < layers(); ++i) {
     Transition t;
     t.state = walk.State();
-    t.action = Encode((*actions)[i]);
+    t.action = walk.Encode(i, (*actions)[i]);
     walk.actions_.push_back((*actions)[i]);
     walk.previous_ = t.action;
     t.last = i + 1 == layers();

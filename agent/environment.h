@@ -64,11 +64,21 @@ class Environment {
   // and returns its transitions; InvalidArgument when it does not fit the model.
   absl::StatusOr<std::vector<Transition>> Replay(const v1::Policy& policy) const;
 
-  // The layer action a normalized action stands for at layer `index`.
+  // The layer action a normalized action stands for at layer `index`, after the episode's
+  // actions so far. The prune action is piecewise linear: 0 -> no pruning, 0.5 ->
+  // PruneMidpoint, 1 -> kMaxPrune; so at a loose target it is prune = 0.9 * action.
   v1::LayerAction Decode(int index, const ActionVector& action) const;
-  // The normalized action that decodes to `action` (bit widths map to the
+  // The normalized action that decodes to `action` at layer `index` (bit widths map to the
   // centre of their level's interval; a width not offered to the nearest wider one offered).
-  ActionVector Encode(const v1::LayerAction& action) const;
+  ActionVector Encode(int index, const v1::LayerAction& action) const;
+  // The prune ratio a prune action of 0.5 stands for at layer `index` with `bits`: the
+  // ratio that, given to this and every later prunable layer (later ones at the lowest
+  // width), spends exactly what is left of the size budget, capped at kClampPlanPrune; and
+  // at least kMaxPrune / 2. When the target binds, the actor's neutral output and the
+  // warm-up's median then spread the cut evenly, as a uniform recipe would, and learning
+  // moves away from there; with an absolute scale they were too gentle early and the clamp
+  // made the later layers pay.
+  double PruneMidpoint(int index, int bits) const;
   // The bit widths actions choose among (OfferedBitWidths for the model and target).
   const std::vector<int>& bit_levels() const { return bit_levels_; }
 

@@ -212,7 +212,7 @@ TEST(EnvironmentTest, ActionsChooseAmongTheOfferedWidths) {
   EXPECT_EQ(env.Decode(1, {0.f, 1.0f, 0.f}).bits(), 8);
   v1::LayerAction fp32 = env.Decode(1, {0.f, 1.f, 0.f});
   fp32.set_bits(32);
-  EXPECT_FLOAT_EQ(env.Encode(fp32)[1], 0.75f);
+  EXPECT_FLOAT_EQ(env.Encode(1, fp32)[1], 0.75f);
 }
 
 TEST(EnvironmentTest, ReplayRecoversTheEpisodeFromItsPolicy) {
@@ -245,11 +245,59 @@ TEST(EnvironmentTest, EncodeInvertsDecode) {
   for (float p : {0.f, 0.3f, 1.f}) {
     for (float b : {0.1f, 0.5f, 0.9f}) {
       v1::LayerAction a = env.Decode(0, {p, b, 0.7f});
-      v1::LayerAction again = env.Decode(0, env.Encode(a));
+      v1::LayerAction again = env.Decode(0, env.Encode(0, a));
       EXPECT_NEAR(again.prune(), a.prune(), 1e-6);
       EXPECT_EQ(again.bits(), a.bits());
       EXPECT_NEAR(again.distill(), 0.7, 1e-6);
     }
+  }
+}
+
+TEST(EnvironmentTest, PruneActionIsAbsoluteWhileTheTargetDoesNotBind) {
+  Environment env(Cnn(), 1.0);
+  EXPECT_DOUBLE_EQ(env.PruneMidpoint(0, 32), kMaxPrune / 2);
+  for (float u : {0.f, 0.2f, 0.5f, 0.8f, 1.f}) {
+    EXPECT_NEAR(env.Decode(0, {u, 1.f, 0.f}).prune(), kMaxPrune * u, 1e-6);
+  }
+}
+
+TEST(EnvironmentTest, NeutralActionsSpreadTheCutEvenlyWhenTheTargetBinds) {
+  // At 8% the BERT shape needs about prune 0.66 everywhere at 4 bits. Neutral actions
+  // (0.5) stand for each layer's even share of what is left, so an episode of them is
+  // close to uniform and fits the target; on an absolute scale they meant prune 0.45,
+  // and the clamp made the last layers pay for the first ones.
+  Environment env(Bert(), 0.08);
+  EXPECT_GT(env.PruneMidpoint(1, 4), 0.6);
+  Walk(&env, std::vector<ActionVector>(10, ActionVector{0.5f, 0.f, 0.f}));
+  v1::Policy policy = env.ToPolicy();
+  SCOPED_TRACE(PolicySummary(policy));
+  EXPECT_LE(EstimateSizeRatio(Bert(), Actions(policy)), 0.08);
+  double least = 1, most = 0;
+  for (int i = 1; i <= 8; ++i) {
+    least = std::min(least, policy.layers(i).prune());
+    most = std::max(most, policy.layers(i).prune());
+  }
+  EXPECT_GT(least, 0.6);
+  EXPECT_LT(most - least, 0.05);
+  // Below the neutral action an early layer may still keep more; the rest then pays.
+  Environment gentle(Bert(), 0.08);
+  std::vector<ActionVector> raw(10, ActionVector{0.5f, 0.f, 0.f});
+  raw[1][0] = 0.25f;
+  Walk(&gentle, raw);
+  v1::Policy kept = gentle.ToPolicy();
+  EXPECT_LT(kept.layers(1).prune(), least - 0.2) << PolicySummary(kept);
+  EXPECT_LE(EstimateSizeRatio(Bert(), Actions(kept)), 0.08) << PolicySummary(kept);
+}
+
+TEST(EnvironmentTest, EncodeInvertsDecodeWhenTheTargetBinds) {
+  Environment env(Bert(), 0.08);
+  env.Step({0.3f, 0.f, 0.f});
+  env.Step({0.7f, 0.f, 0.f});
+  env.Step({0.5f, 0.f, 0.f});
+  ASSERT_GT(env.PruneMidpoint(3, 4), kMaxPrune / 2);
+  for (float u : {0.f, 0.25f, 0.5f, 0.6f, 1.f}) {
+    v1::LayerAction a = env.Decode(3, {u, 0.f, 0.4f});
+    EXPECT_NEAR(env.Encode(3, a)[0], u, 1e-4) << u;
   }
 }
 
