@@ -18,8 +18,12 @@
 namespace shrink::agent {
 namespace {
 
-// Marks the search's own checkpoint framing around the agent's bytes.
-constexpr char kMagic[] = "shrink-ddpg-search-v1\n";
+// Marks the search's own checkpoint framing around the agent's bytes. The version is the
+// action scale's: v2 (offered bit widths, budget-relative prune) reads a v1 agent's outputs
+// differently, so a v1 checkpoint is refused; a resumed job then replays its recorded results
+// into a fresh agent (Coordinator::Recover), and a transfer says why it cannot start.
+constexpr char kMagic[] = "shrink-ddpg-search-v2\n";
+constexpr char kOldMagic[] = "shrink-ddpg-search-v1\n";
 // Gradient steps per observed episode are capped, so very deep models stay
 // cheap to observe.
 constexpr int kMaxUpdatesPerObservation = 256;
@@ -97,6 +101,10 @@ class DdpgSearch : public Search {
   // Splits SaveState bytes into the counters and the agent's own bytes.
   static absl::StatusOr<std::string> Unframe(const std::string& bytes, int64_t* counters) {
     const size_t magic = sizeof(kMagic) - 1;
+    if (bytes.compare(0, sizeof(kOldMagic) - 1, kOldMagic) == 0) {
+      return absl::InvalidArgumentError(
+          "agent checkpoint: written by an older agent (v1) whose actions are on another scale");
+    }
     if (bytes.size() < magic + 24 || bytes.compare(0, magic, kMagic) != 0) {
       return absl::InvalidArgumentError("agent checkpoint: not a ddpg search checkpoint");
     }

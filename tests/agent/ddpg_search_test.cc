@@ -150,13 +150,34 @@ TEST(DdpgSearchTest, RestoredCheckpointContinuesExactly) {
 TEST(DdpgSearchTest, CorruptCheckpointsAreRefused) {
   auto search = Make("ddpg", Context(Stack(3), 10, 1));
   EXPECT_FALSE(search->RestoreState("").ok());
-  EXPECT_FALSE(search->RestoreState("shrink-ddpg-search-v1\n0123456789abcdef0123456789abcdefgarbage").ok());
+  EXPECT_FALSE(search->RestoreState("shrink-ddpg-search-v2\n0123456789abcdef0123456789abcdefgarbage").ok());
   SearchContext context = Context(Stack(3), 10, 1);
   context.init_state = "not a checkpoint";
   auto transferred = MakeSearch("ddpg", context);
   ASSERT_FALSE(transferred.ok());
   EXPECT_EQ(transferred.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(transferred.status().message(), HasSubstr("init agent"));
+}
+
+TEST(DdpgSearchTest, CheckpointsOfTheOlderActionScaleAreRefusedByName) {
+  // A v1 agent's actions meant other bit widths and prune ratios: resuming it would replay
+  // its buffer on the wrong scale, so the coordinator replays the job's results instead.
+  auto original = Make("ddpg", Context(Stack(3), 10, 1));
+  RunEpisodes(original.get(), 4);
+  auto bytes = original->SaveState();
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  std::string v1 = *bytes;
+  v1.replace(0, std::string("shrink-ddpg-search-v2\n").size(), "shrink-ddpg-search-v1\n");
+  auto search = Make("ddpg", Context(Stack(3), 10, 1));
+  absl::Status restore = search->RestoreState(v1);
+  EXPECT_EQ(restore.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(restore.message(), HasSubstr("older agent (v1)"));
+  SearchContext context = Context(Stack(3), 10, 1);
+  context.init_state = v1;
+  auto transferred = MakeSearch("ddpg", context);
+  ASSERT_FALSE(transferred.ok());
+  EXPECT_THAT(transferred.status().message(), HasSubstr("older agent (v1)"));
+  EXPECT_TRUE(search->RestoreState(*bytes).ok()) << "the same checkpoint at v2 restores";
 }
 
 TEST(DdpgSearchTest, BaselinesKeepNoCheckpoint) {

@@ -541,6 +541,46 @@ TEST_F(CoordinatorTest, RestartedCoordinatorContinuesDdpgFromItsCheckpoint) {
   EXPECT_GE(final_state->proposals(), 6) << "the search went on from the checkpoint";
 }
 
+TEST_F(CoordinatorTest, RestartedCoordinatorReplaysResultsWhenTheCheckpointIsFromAnOlderAgent) {
+  // A job checkpointed by an agent of the older action scale (v1) and resumed after an
+  // upgrade: the checkpoint is refused, the recorded results are replayed into a fresh
+  // agent, and the job finishes without losing or repeating a candidate.
+  std::atomic<int> answered{0};
+  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+    if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
+    return SyntheticResult(task, stub);
+  });
+  v1::Job job;
+  ASSERT_TRUE(Submit(Spec(6, "ddpg"), &job).ok());
+  while (answered.load() < 3) std::this_thread::yield();
+  workers_.clear();
+  server_.reset();
+
+  std::string checkpoint = StoredCheckpoint(dir_ + "/state", job.id());
+  const std::string v2 = "shrink-ddpg-search-v2\n";
+  ASSERT_EQ(checkpoint.compare(0, v2.size(), v2), 0);
+  checkpoint.replace(0, v2.size(), "shrink-ddpg-search-v1\n");
+  {
+    auto store = server::JobStore::Open(dir_ + "/state/shrink.db");
+    ASSERT_TRUE(store.ok()) << store.status();
+    ASSERT_TRUE((*store)->PutSearchState(job.id(), checkpoint).ok());
+  }
+
+  StartServer(absl::Minutes(10));
+  AddWorker(2);
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.evaluated(), 6);
+  auto candidates = Candidates(job.id());
+  ASSERT_EQ(candidates.size(), 6u);
+  std::set<int64_t> ids;
+  for (const auto& c : candidates) ids.insert(c.id());
+  EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+  auto final_state = DdpgFor(job.spec());
+  ASSERT_TRUE(final_state->RestoreState(StoredCheckpoint(dir_ + "/state", job.id())).ok())
+      << "the replayed agent checkpoints at the current version";
+}
+
 TEST_F(CoordinatorTest, InitAgentStartsDdpgFromAnotherJobsCheckpoint) {
   AddWorker(2);
   v1::Job source;
