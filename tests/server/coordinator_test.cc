@@ -104,6 +104,37 @@ class CoordinatorTest : public ::testing::Test {
     return {response.candidates().begin(), response.candidates().end()};
   }
 
+  // Submits `spec` to one worker that answers two evaluations and never the third, then
+  // stops the coordinator and the worker, as a crash would.
+  v1::Job SubmitAndStopAfterTwoResults(const v1::JobSpec& spec) {
+    std::atomic<int> answered{0};
+    AddWorker(1, [&answered](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+      if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
+      return SyntheticResult(task, stub);
+    });
+    v1::Job job;
+    grpc::Status submitted = Submit(spec, &job);
+    EXPECT_TRUE(submitted.ok()) << submitted.error_message();
+    while (submitted.ok() && answered.load() < 3) std::this_thread::yield();
+    workers_.clear();
+    server_.reset();
+    return job;
+  }
+
+  // Restarts the coordinator with a fresh worker, follows `job` to its end, and returns
+  // the ids of its candidates after checking it succeeded with `budget` of them, none twice.
+  std::set<int64_t> RestartAndFinish(const v1::Job& job, int budget) {
+    StartServer(absl::Minutes(10));
+    AddWorker(2);
+    v1::Job done = WatchToEnd(job.id());
+    EXPECT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+    EXPECT_EQ(done.evaluated(), budget);
+    std::set<int64_t> ids;
+    for (const auto& c : Candidates(job.id())) ids.insert(c.id());
+    EXPECT_EQ(ids.size(), static_cast<size_t>(budget)) << "every candidate once";
+    return ids;
+  }
+
   // The first evaluation any worker receives is held (never answered by it);
   // later deliveries of the same task (re-dispatches) are answered and recorded.
   struct Held {
@@ -458,27 +489,8 @@ TEST_F(CoordinatorTest, CancelRecallsInFlightWorkAndEndsTheJob) {
 
 TEST_F(CoordinatorTest, RestartedCoordinatorResumesUnfinishedJobs) {
   // The worker answers two evaluations, then the coordinator goes away.
-  std::atomic<int> answered{0};
-  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
-    if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
-    return SyntheticResult(task, stub);
-  });
-  v1::Job job;
-  ASSERT_TRUE(Submit(Spec(6), &job).ok());
-  while (answered.load() < 3) std::this_thread::yield();
-  workers_.clear();
-  server_.reset();
-
-  StartServer(absl::Minutes(10));
-  AddWorker(2);
-  v1::Job done = WatchToEnd(job.id());
-  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
-  EXPECT_EQ(done.evaluated(), 6);
-  auto candidates = Candidates(job.id());
-  ASSERT_EQ(candidates.size(), 6u);
-  std::set<int64_t> ids;
-  for (const auto& c : candidates) ids.insert(c.id());
-  EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+  v1::Job job = SubmitAndStopAfterTwoResults(Spec(6));
+  RestartAndFinish(job, 6);
 }
 
 // The agent checkpoint the coordinator stored for a job (read through a
@@ -506,17 +518,7 @@ std::unique_ptr<agent::Search> DdpgFor(const v1::JobSpec& spec, const std::strin
 }
 
 TEST_F(CoordinatorTest, RestartedCoordinatorContinuesDdpgFromItsCheckpoint) {
-  std::atomic<int> answered{0};
-  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
-    if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
-    return SyntheticResult(task, stub);
-  });
-  v1::Job job;
-  ASSERT_TRUE(Submit(Spec(6, "ddpg"), &job).ok());
-  while (answered.load() < 3) std::this_thread::yield();
-  workers_.clear();
-  server_.reset();
-
+  v1::Job job = SubmitAndStopAfterTwoResults(Spec(6, "ddpg"));
   // Stored with the second result: networks, optimizer, replay buffer, RNG.
   std::string checkpoint = StoredCheckpoint(dir_ + "/state", job.id());
   ASSERT_FALSE(checkpoint.empty());
@@ -524,16 +526,7 @@ TEST_F(CoordinatorTest, RestartedCoordinatorContinuesDdpgFromItsCheckpoint) {
   ASSERT_TRUE(probe->RestoreState(checkpoint).ok());
   EXPECT_EQ(probe->proposals(), 2);
 
-  StartServer(absl::Minutes(10));
-  AddWorker(2);
-  v1::Job done = WatchToEnd(job.id());
-  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
-  EXPECT_EQ(done.evaluated(), 6);
-  auto candidates = Candidates(job.id());
-  ASSERT_EQ(candidates.size(), 6u);
-  std::set<int64_t> ids;
-  for (const auto& c : candidates) ids.insert(c.id());
-  EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+  std::set<int64_t> ids = RestartAndFinish(job, 6);
   // The recorded candidates before the restart are the first two proposals.
   EXPECT_TRUE(ids.count(0) && ids.count(1));
   auto final_state = DdpgFor(job.spec());
@@ -545,17 +538,7 @@ TEST_F(CoordinatorTest, RestartedCoordinatorReplaysResultsWhenTheCheckpointIsFro
   // A job checkpointed by an agent of the older action scale (v1) and resumed after an
   // upgrade: the checkpoint is refused, the recorded results are replayed into a fresh
   // agent, and the job finishes without losing or repeating a candidate.
-  std::atomic<int> answered{0};
-  AddWorker(1, [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
-    if (task.kind() == v1::Task::EVALUATE && answered.fetch_add(1) >= 2) return v1::TaskResult();
-    return SyntheticResult(task, stub);
-  });
-  v1::Job job;
-  ASSERT_TRUE(Submit(Spec(6, "ddpg"), &job).ok());
-  while (answered.load() < 3) std::this_thread::yield();
-  workers_.clear();
-  server_.reset();
-
+  v1::Job job = SubmitAndStopAfterTwoResults(Spec(6, "ddpg"));
   std::string checkpoint = StoredCheckpoint(dir_ + "/state", job.id());
   const std::string v2 = "shrink-ddpg-search-v2\n";
   ASSERT_EQ(checkpoint.compare(0, v2.size(), v2), 0);
@@ -566,16 +549,7 @@ TEST_F(CoordinatorTest, RestartedCoordinatorReplaysResultsWhenTheCheckpointIsFro
     ASSERT_TRUE((*store)->PutSearchState(job.id(), checkpoint).ok());
   }
 
-  StartServer(absl::Minutes(10));
-  AddWorker(2);
-  v1::Job done = WatchToEnd(job.id());
-  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
-  EXPECT_EQ(done.evaluated(), 6);
-  auto candidates = Candidates(job.id());
-  ASSERT_EQ(candidates.size(), 6u);
-  std::set<int64_t> ids;
-  for (const auto& c : candidates) ids.insert(c.id());
-  EXPECT_EQ(ids.size(), 6u) << "no candidate counted twice";
+  RestartAndFinish(job, 6);
   auto final_state = DdpgFor(job.spec());
   ASSERT_TRUE(final_state->RestoreState(StoredCheckpoint(dir_ + "/state", job.id())).ok())
       << "the replayed agent checkpoints at the current version";
