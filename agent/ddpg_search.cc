@@ -8,12 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "agent/ddpg_agent.h"
 #include "agent/environment.h"
-#include "agent/reward.h"
 #include "agent/search.h"
 #include "common/status.h"
 
@@ -39,14 +37,13 @@ int WarmupFor(int budget) { return std::clamp(budget / 4, 2, 100); }
 class DdpgSearch : public Search {
  public:
   explicit DdpgSearch(const SearchContext& context)
-      : goal_(context.goal),
-        env_(context.model, context.goal.target_size()),
+      : env_(context.model, context.goal.target_size()),
         agent_(DdpgOptions(), context.seed),
         warmup_(WarmupFor(context.budget)) {}
 
   // Starts from another job's agent: its networks, no warm-up.
   absl::Status Transfer(const std::string& bytes) {
-    auto agent_bytes = Unframe(bytes, nullptr, nullptr);
+    auto agent_bytes = Unframe(bytes, nullptr);
     if (!agent_bytes.ok()) return agent_bytes.status();
     SHRINK_RETURN_IF_ERROR(agent_.Load(*agent_bytes, /*networks_only=*/true));
     warmup_ = 0;
@@ -67,11 +64,11 @@ class DdpgSearch : public Search {
     return env_.ToPolicy();
   }
 
-  void Observe(const v1::Policy& policy, const v1::Evaluation& evaluation, double reward) override {
+  void Observe(const v1::Policy& policy, const v1::Evaluation&, double reward) override {
     if (!std::isfinite(reward)) return;
     auto transitions = env_.Replay(policy);
     if (!transitions.ok()) return;  // not a policy of this model: nothing to learn
-    agent_.Remember(*transitions, LearningReward(evaluation, reward));
+    agent_.Remember(*transitions, reward);
     ++observed_;
     agent_.Train(std::min(kMaxUpdatesPerObservation,
                           DdpgOptions().updates_per_layer * env_.layers()));
@@ -83,64 +80,43 @@ class DdpgSearch : public Search {
     AppendInt64(&out, proposals_);
     AppendInt64(&out, observed_);
     AppendInt64(&out, warmup_);
-    out.append(reinterpret_cast<const char*>(&worst_feasible_), 8);
     out += agent;
     return out;
   }
 
   absl::Status RestoreState(const std::string& bytes) override {
     int64_t counters[3];
-    double worst_feasible = 0;
-    auto agent_bytes = Unframe(bytes, counters, &worst_feasible);
+    auto agent_bytes = Unframe(bytes, counters);
     if (!agent_bytes.ok()) return agent_bytes.status();
     SHRINK_RETURN_IF_ERROR(agent_.Load(*agent_bytes, /*networks_only=*/false));
     proposals_ = counters[0];
     observed_ = counters[1];
     warmup_ = static_cast<int>(counters[2]);
-    worst_feasible_ = worst_feasible;
     return absl::OkStatus();
   }
 
   int64_t proposals() const override { return proposals_; }
 
  private:
-  // What the agent learns from a result: its reward, except that a candidate missing the goal
-  // counts no worse than the worst feasible one so far. The retention floor zeroes a miss's
-  // gains, so it scored about 0.8 below the feasible ones; the critic blamed every layer's
-  // pruning for it, and the actor retreated to gentle actions that the size clamp then
-  // overrode (on the reference BERT: 5 of 6 seeds at 8%, 1 of 3 at 22%). The job's reward,
-  // and so which candidate wins, is unchanged.
-  double LearningReward(const v1::Evaluation& evaluation, double reward) {
-    if (MeetsGoal(goal_, evaluation)) {
-      worst_feasible_ = std::min(worst_feasible_, reward);
-      return reward;
-    }
-    return std::isfinite(worst_feasible_) ? std::max(reward, worst_feasible_) : reward;
-  }
-
-  // Splits SaveState bytes into the counters, the worst feasible reward and the agent's bytes.
-  static absl::StatusOr<std::string> Unframe(const std::string& bytes, int64_t* counters,
-                                             double* worst_feasible) {
+  // Splits SaveState bytes into the counters and the agent's own bytes.
+  static absl::StatusOr<std::string> Unframe(const std::string& bytes, int64_t* counters) {
     const size_t magic = sizeof(kMagic) - 1;
     if (bytes.compare(0, sizeof(kOldMagic) - 1, kOldMagic) == 0) {
       return absl::InvalidArgumentError(
           "agent checkpoint: written by an older agent (v1) whose actions are on another scale");
     }
-    if (bytes.size() < magic + 32 || bytes.compare(0, magic, kMagic) != 0) {
+    if (bytes.size() < magic + 24 || bytes.compare(0, magic, kMagic) != 0) {
       return absl::InvalidArgumentError("agent checkpoint: not a ddpg search checkpoint");
     }
     if (counters != nullptr) std::memcpy(counters, bytes.data() + magic, 24);
-    if (worst_feasible != nullptr) std::memcpy(worst_feasible, bytes.data() + magic + 24, 8);
-    return bytes.substr(magic + 32);
+    return bytes.substr(magic + 24);
   }
 
-  v1::Goal goal_;
   Environment env_;
   DdpgAgent agent_;
   int warmup_;
   int64_t proposals_ = 0;
   int64_t observed_ = 0;
-  double worst_feasible_ = std::numeric_limits<double>::infinity();  // none observed yet
 };
 
 }  // namespace

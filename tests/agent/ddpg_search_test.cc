@@ -128,40 +128,6 @@ TEST(DdpgSearchTest, LearnsASyntheticRewardBetterThanRandom) {
   EXPECT_GT(ddpg_late, ddpg_early + 0.1) << "it improves over its own warm-up";
 }
 
-// Runs a ddpg search through its 2 warm-up episodes, observing them as `first` and `second`
-// (evaluation, reward), and returns its next 6 proposals.
-std::vector<v1::Policy> AfterTwoResults(const v1::Evaluation& first, double first_reward,
-                                        const v1::Evaluation& second, double second_reward) {
-  SearchContext context = Context(Stack(4), 8, 3);
-  context.goal.set_min_retention(0.9);
-  auto search = Make("ddpg", context);
-  v1::Policy a = search->Propose(), b = search->Propose();
-  search->Observe(a, first, first_reward);
-  search->Observe(b, second, second_reward);
-  std::vector<v1::Policy> next;
-  for (int i = 0; i < 6; ++i) next.push_back(search->Propose());
-  return next;
-}
-
-bool AllSame(const std::vector<v1::Policy>& a, const std::vector<v1::Policy>& b) {
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (!Same(a[i], b[i])) return false;
-  }
-  return true;
-}
-
-TEST(DdpgSearchTest, AMissedGoalTeachesNoWorseThanTheWorstFeasibleCandidate) {
-  v1::Evaluation feasible, missed;
-  feasible.set_retention(0.97);
-  missed.set_retention(0.8);  // under the 0.9 floor: the job scores it far lower
-  // The agent learns from a miss at 0.9 as from a feasible candidate at 1.5, the worst so far...
-  EXPECT_TRUE(AllSame(AfterTwoResults(feasible, 1.5, missed, 0.9), AfterTwoResults(feasible, 1.5, feasible, 1.5)));
-  // ...but from a feasible candidate at 0.9 as from 0.9 (the check can tell the two apart).
-  EXPECT_FALSE(AllSame(AfterTwoResults(feasible, 1.5, feasible, 0.9), AfterTwoResults(feasible, 1.5, feasible, 1.5)));
-  // With no feasible candidate yet, a miss counts as scored.
-  EXPECT_FALSE(AllSame(AfterTwoResults(missed, 0.9, missed, 0.5), AfterTwoResults(missed, 0.9, missed, 0.9)));
-}
-
 TEST(DdpgSearchTest, RestoredCheckpointContinuesExactly) {
   auto original = Make("ddpg", Context(Stack(5), 30, 4));
   RunEpisodes(original.get(), 12);
@@ -179,27 +145,6 @@ TEST(DdpgSearchTest, RestoredCheckpointContinuesExactly) {
     original->Observe(a, v1::Evaluation(), SyntheticReward(a));
     restored->Observe(b, v1::Evaluation(), SyntheticReward(b));
   }
-}
-
-TEST(DdpgSearchTest, RestoredCheckpointRemembersTheWorstFeasibleReward) {
-  SearchContext context = Context(Stack(4), 12, 5);
-  context.goal.set_min_retention(0.9);
-  v1::Evaluation feasible, missed;
-  feasible.set_retention(0.97);
-  missed.set_retention(0.8);
-  auto original = Make("ddpg", context);
-  for (double reward : {1.2, 1.6, 1.4}) original->Observe(original->Propose(), feasible, reward);
-  auto bytes = original->SaveState();
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  auto restored = Make("ddpg", context);
-  ASSERT_TRUE(restored->RestoreState(*bytes).ok());
-  for (int i = 0; i < 4; ++i) {  // misses: learned from as the worst feasible reward, 1.2
-    v1::Policy a = original->Propose(), b = restored->Propose();
-    ASSERT_TRUE(Same(a, b)) << "proposal " << i << " after the restore";
-    original->Observe(a, missed, 0.3);
-    restored->Observe(b, missed, 0.3);
-  }
-  EXPECT_TRUE(Same(original->Propose(), restored->Propose()));
 }
 
 TEST(DdpgSearchTest, CorruptCheckpointsAreRefused) {
