@@ -4,7 +4,7 @@
 # model once (`shrink eval --task none`: RUNS forward passes after warm-up, their median), so
 # load drifts hit all of them alike; prints each model's median over rounds and its speedup.
 # A job measures its final speedup once, at whatever the load was; this gives a steadier figure.
-# Usage: bench/remeasure_speedup.sh RUN_DIR cnn|bert|gpt2   Env: THREADS (1), ROUNDS (5), RUNS (15)
+# Usage: bench/remeasure_speedup.sh RUN_DIR cnn|bert|bert-deep|gpt2   Env: THREADS (1), ROUNDS (5), RUNS (15)
 # Reports figures only; it never fails on a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -82,7 +82,7 @@ int RunTrain(int argc, char** argv) {
       {"data", "training data: fashion-mnist (cnn), fortunes-topic or a JSONL/TSV file (bert), fortunes-lm or a .txt file (gpt2)", ""},
       {"out", "folder for config.json + model.safetensors (+ tokenizer files) (required)", ""},
       {"epochs", "passes over the training split (default: cnn 3, bert 4, gpt2 2)", "0"},
-      {"preset", "transformer shape: reference (4 layers, hidden 256), tiny", "reference"},
+      {"preset", "transformer shape: reference (4 layers, hidden 256), deep (bert: 8 layers, hidden 256), tiny", "reference"},
       {"vocab-size", "transformer vocabulary built from the training split", "8000"},
       {"learning-rate", "peak learning rate (0 = cnn 1e-3, bert 2e-4, gpt2 5e-4)", "0"},
       {"seed", "random seed (training is deterministic for a seed and thread count)", "0"},

@@ -199,7 +199,7 @@ absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOption
                                      const std::function<void(const std::string&)>& progress);
 
 // Writes a randomly initialised model of a known shape into `out_dir`: arch cnn (preset
-// "reference"), bert (base, reference, tiny) or gpt2 (small, reference, tiny); seeded.
+// "reference"), bert (base, reference, deep, tiny) or gpt2 (small, reference, tiny); seeded.
 absl::Status InitModel(const std::string& arch, const std::string& preset, uint64_t seed, const std::string& out_dir);
 
 // Trains a small transformer from scratch on a text dataset: arch "bert" (sequence

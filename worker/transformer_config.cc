@@ -311,10 +311,12 @@ absl::StatusOr<TransformerConfig> TransformerPreset(const std::string& arch, con
       shape(768, 12, 12, 3072, 512);
     } else if (preset == "reference") {
       shape(256, 4, 4, 1024, 128);
+    } else if (preset == "deep") {
+      shape(256, 8, 4, 1024, 128);
     } else if (preset == "tiny") {
       shape(64, 2, 2, 128, 128);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown bert preset \"", preset, "\" (base, reference, tiny)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown bert preset \"", preset, "\" (base, reference, deep, tiny)"));
     }
   } else if (arch == "gpt2") {
     c.family = TransformerFamily::kGpt2;

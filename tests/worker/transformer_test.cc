@@ -420,6 +420,12 @@ TEST(TransformerTest, InitPresetsWriteLoadableModels) {
     ASSERT_TRUE(model.ok()) << arch << ": " << model.status();
   }
   EXPECT_EQ((*Model::Load(dir.Sub("gpt2")))->ModelType(), "gpt2");
+  // "deep" is the reference shape with twice the blocks.
+  ASSERT_TRUE(InitModel("bert", "deep", 1, dir.Sub("deep")).ok());
+  auto deep = nlohmann::json::parse(*ReadFile(dir.Sub("deep/config.json")));
+  EXPECT_EQ(deep["num_hidden_layers"], 8);
+  EXPECT_EQ(deep["hidden_size"], 256);
+  EXPECT_TRUE(Model::Load(dir.Sub("deep")).ok());
   EXPECT_FALSE(InitModel("bert", "huge", 1, dir.Sub("x")).ok());
   EXPECT_FALSE(InitModel("lstm", "tiny", 1, dir.Sub("x")).ok());
 }
