@@ -49,6 +49,7 @@ policies = {
     "ffn-0.90": policy(each(0.85), each(0.9)),
     "ffn-0.90-early": policy(each(0.85), halves(0.9, 0.8)),
     "ffn-0.90-late": policy(each(0.85), halves(0.8, 0.9)),
+    "two-heads-ffn-0.90": policy(each(0.5), each(0.9)),
     "int8-blocks-0.80": policy(each(0.8), each(0.8), bits=8),
     "int8-blocks-0.85": policy(each(0.85), each(0.85), bits=8),
     "drop-first-block": policy([0.9] + [0.8] * (blocks - 1), [0.9] + [0.7] * (blocks - 1)),
