@@ -215,7 +215,7 @@ int RunEval(int argc, char** argv) {
 int RunInit(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"arch", "bert | gpt2 | cnn", ""},
-      {"preset", "bert: base (BERT-base shape), reference, tiny; gpt2: small (GPT-2 small shape), reference, tiny; cnn: reference", ""},
+      {"preset", "bert: base (BERT-base shape), reference, deep (8 blocks), tiny; gpt2: small (GPT-2 small shape), reference, tiny; cnn: reference", ""},
       {"out", "folder for config.json + model.safetensors (required)", ""},
       {"seed", "random seed", "0"},
       kHelpFlag,
