@@ -10,6 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-bert}
+case $MODEL in
+  bert | bert-deep) ;;  # the policies below name BERT's layers
+  *) echo "policy_landscape.sh: the model must be bert or bert-deep, not '$MODEL'" >&2; exit 2 ;;
+esac
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
 THREADS=${THREADS:-1}
