@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
               at::globalContext().qEngine() == at::QEngine::ONEDNN ? "yes" : "no",
               shrink::worker::OnednnLinearAcceptsPerChannel() ? "per-channel" : "per-tensor");
 
-  auto data = shrink::worker::ImageDataset::LoadFashionMnist(shrink::worker::DebianFashionMnistFiles());
+  auto data = shrink::worker::ImageDataset::LoadFashionMnist(shrink::DebianFashionMnistFiles());
   if (!data.ok()) return Fail("loading Fashion-MNIST", data.status());
 
   if (!std::filesystem::exists(std::filesystem::path(model_dir) / "model.safetensors")) {

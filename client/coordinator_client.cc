@@ -10,7 +10,7 @@
 #include "common/files.h"
 #include "common/sha256.h"
 #include "common/status.h"
-#include "worker/task_data.h"
+#include "common/task_files.h"
 
 namespace shrink::client {
 namespace {
@@ -32,7 +32,7 @@ void SetDeadline(grpc::ClientContext* context, std::chrono::seconds after) {
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> BuiltinTaskFiles(
     const std::string& task) {
-  SHRINK_ASSIGN_OR_RETURN(auto files, worker::LocalTaskFiles(task));
+  SHRINK_ASSIGN_OR_RETURN(auto files, LocalTaskFiles(task));
   return std::vector<std::pair<std::string, std::string>>(files.begin(), files.end());
 }
 

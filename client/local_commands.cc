@@ -16,6 +16,7 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "common/status.h"
+#include "common/task_files.h"
 #include "worker/model.h"
 #include "worker/task_data.h"
 #include "worker/task_runner.h"
@@ -34,7 +35,7 @@ std::string DefaultCacheDir() {
 
 // The data of a task spec on this machine (built-in name or a user's file).
 absl::StatusOr<worker::TaskData> LoadLocalTask(const std::string& task) {
-  SHRINK_ASSIGN_OR_RETURN(auto files, worker::LocalTaskFiles(task));
+  SHRINK_ASSIGN_OR_RETURN(auto files, LocalTaskFiles(task));
   return worker::LoadTaskData(task, files);
 }
 

@@ -9,15 +9,15 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "common/task_files.h"
 
 namespace shrink::worker {
 namespace {
 
-constexpr char kTrainImages[] = "train-images-idx3-ubyte.gz";
-constexpr char kTrainLabels[] = "train-labels-idx1-ubyte.gz";
-constexpr char kTestImages[] = "t10k-images-idx3-ubyte.gz";
-constexpr char kTestLabels[] = "t10k-labels-idx1-ubyte.gz";
-constexpr char kDebianDir[] = "/usr/share/datasets/fashion-mnist";
+constexpr const char* kTrainImages = kFashionMnistTrainImages;
+constexpr const char* kTrainLabels = kFashionMnistTrainLabels;
+constexpr const char* kTestImages = kFashionMnistTestImages;
+constexpr const char* kTestLabels = kFashionMnistTestLabels;
 constexpr int64_t kImageSide = 28;
 constexpr int64_t kNumClasses = 10;
 
@@ -185,14 +185,6 @@ absl::StatusOr<std::shared_ptr<const ImageDataset>> ImageDataset::LoadFashionMni
 int64_t ImageDataset::Size(const std::string& split) const {
   const Impl::Split* found = impl ? impl->Find(split) : nullptr;
   return found ? found->labels.size(0) : 0;
-}
-
-std::map<std::string, std::string> DebianFashionMnistFiles() {
-  std::map<std::string, std::string> files;
-  for (const char* name : {kTrainImages, kTrainLabels, kTestImages, kTestLabels}) {
-    files[name] = absl::StrCat(kDebianDir, "/", name);
-  }
-  return files;
 }
 
 }  // namespace shrink::worker

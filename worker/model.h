@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/task_files.h"
 #include "shrink/v1/types.pb.h"
 #include "worker/recall.h"
 
@@ -49,9 +50,6 @@ class ImageDataset {
   struct Impl;
   std::shared_ptr<const Impl> impl;  // torch tensors inside (float [N,1,28,28] normalized, int64 labels)
 };
-
-// The Debian package's files: /usr/share/datasets/fashion-mnist/<name>.
-std::map<std::string, std::string> DebianFashionMnistFiles();
 
 struct TextDataset;  // worker/text_data.h: texts with labels (classification) or without (LM)
 

@@ -7,15 +7,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/task_files.h"
 #include "common/task_names.h"
 #include "worker/model.h"
 
 namespace shrink::worker {
-
-// The files a task reads on this machine, by the name they travel under: Fashion-MNIST's
-// idx files, the fortune files by category, or a user's file (JSONL / TSV classification,
-// .txt language modelling) under its base name. NotFound names the Debian package to install.
-absl::StatusOr<std::map<std::string, std::string>> LocalTaskFiles(const std::string& task);
 
 // The task's data from `files` (name -> path, as LocalTaskFiles names them).
 absl::StatusOr<TaskData> LoadTaskData(const std::string& task, const std::map<std::string, std::string>& files);

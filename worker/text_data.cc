@@ -1,7 +1,5 @@
 #include "worker/text_data.h"
 
-#include <dirent.h>
-#include <sys/stat.h>
 
 #include <algorithm>
 #include <unordered_map>
@@ -103,25 +101,6 @@ RawLabel LabelFromString(std::string name, int64_t line) {
 }
 
 }  // namespace
-
-std::map<std::string, std::string> DebianFortunesFiles(const std::string& dir) {
-  std::map<std::string, std::string> files;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) return files;
-  while (dirent* entry = readdir(d)) {
-    const std::string name = entry->d_name;
-    if (name.empty() || name[0] == '.' || absl::EndsWith(name, ".dat") || absl::EndsWith(name, ".u8") ||
-        absl::EndsWith(name, ".sh")) {
-      continue;
-    }
-    const std::string path = dir + "/" + name;
-    struct stat st;
-    if (lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;  // links, sub-folders
-    files[name] = path;
-  }
-  closedir(d);
-  return files;
-}
 
 std::vector<std::string> ParseFortunes(std::string_view contents) {
   std::vector<std::string> entries;

@@ -13,11 +13,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/task_files.h"
 
 namespace shrink::worker {
-
-// Where the packages `fortunes` and `fortunes-min` install their files.
-inline constexpr char kDebianFortunesDir[] = "/usr/share/games/fortunes";
 
 // Categories left out of the topic task: grab-bags of every topic, not topics.
 inline const std::set<std::string>& GenericFortuneCategories() {
@@ -44,11 +42,6 @@ struct TextDataset {
 // count >= size). Splits are grouped by label (and by file for fortunes-lm), so taking
 // the first examples for calibration or distillation would see only the first labels.
 std::vector<const TextExample*> SpreadSample(const std::vector<TextExample>& split, size_t count);
-
-// The fortune files in `dir`: file name -> path, data files only (no .dat index
-// or .u8 link). Sub-folders such as off/ (the offensive set of fortunes-off) are
-// not included. Empty when the folder is missing.
-std::map<std::string, std::string> DebianFortunesFiles(const std::string& dir = kDebianFortunesDir);
 
 // Topic classification: the `num_classes` categories with the most entries
 // (GenericFortuneCategories() excluded; ties by name), labels in name order.
