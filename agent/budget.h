@@ -35,7 +35,7 @@ std::vector<int> OfferedBitWidths(const v1::ModelDescription& model, double targ
 // codes + fp16 group scales/zeros, int8 + row scales, fp16, fp32; biases and norms fp32).
 // Pruning a CNN layer's outputs also shrinks the next layer's inputs; a transformer
 // block whose attention and ffn both reach the maximum prune ratio counts as removed
-// (worker/transformer_compress.h kRemoveBlockPrune), except the last one left.
+// (worker/compress/transformer_compress.h kRemoveBlockPrune), except the last one left.
 double EstimateBytes(const v1::ModelDescription& model, const std::vector<v1::LayerAction>& actions);
 
 // What a compressed layer adds to the files besides its weights, as upper bounds: its entry

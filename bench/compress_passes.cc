@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "common/policy.h"
-#include "worker/int8_linear.h"
-#include "worker/model.h"
+#include "worker/nn/int8_linear.h"
+#include "worker/model/model.h"
 
 namespace {
 

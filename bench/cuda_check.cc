@@ -18,12 +18,12 @@
 #include "common/args.h"
 #include "common/files.h"
 #include "common/policy.h"
-#include "worker/device.h"
-#include "worker/model.h"
-#include "worker/model_impl.h"
-#include "worker/torch_device.h"
-#include "worker/transformer_backend.h"
-#include "worker/transformer_compress.h"
+#include "worker/nn/device.h"
+#include "worker/model/model.h"
+#include "worker/model/model_impl.h"
+#include "worker/nn/torch_device.h"
+#include "worker/model/transformer_backend.h"
+#include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {

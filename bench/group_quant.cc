@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "worker/group_linear.h"
-#include "worker/group_quant.h"
-#include "worker/int8_linear.h"
+#include "worker/nn/group_linear.h"
+#include "worker/compress/quantize/group_quant.h"
+#include "worker/nn/int8_linear.h"
 
 namespace {
 

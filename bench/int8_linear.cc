@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "worker/int8_linear.h"
-#include "worker/model.h"
+#include "worker/nn/int8_linear.h"
+#include "worker/model/model.h"
 
 namespace {
 

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "common/files.h"
-#include "worker/text_data.h"
-#include "worker/tokenizer.h"
-#include "worker/vocab.h"
+#include "worker/data/text_data.h"
+#include "worker/tokenizers/tokenizer.h"
+#include "worker/tokenizers/vocab_learner.h"
 
 namespace {
 

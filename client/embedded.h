@@ -11,8 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "server/coordinator_server.h"
-#include "worker/worker_loop.h"
-#include "worker/worker_metrics.h"
+#include "worker/service/worker_loop.h"
+#include "worker/service/worker_metrics.h"
 
 namespace shrink::client {
 

@@ -17,9 +17,9 @@
 #include "common/policy.h"
 #include "common/status.h"
 #include "common/task_files.h"
-#include "worker/model.h"
-#include "worker/task_data.h"
-#include "worker/task_runner.h"
+#include "worker/model/model.h"
+#include "worker/data/task_data.h"
+#include "worker/service/task_runner.h"
 
 namespace shrink::client {
 namespace {

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "worker/byte_bpe.h"
+#include "worker/tokenizers/byte_bpe.h"
 
 namespace {
 

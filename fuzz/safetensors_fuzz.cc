@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <string>
 
-#include "worker/safetensors.h"
+#include "worker/checkpoint/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto file = shrink::worker::SafetensorsFile::FromBytes(std::string(reinterpret_cast<const char*>(data), size));

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "worker/wordpiece.h"
+#include "worker/tokenizers/wordpiece.h"
 
 namespace {
 

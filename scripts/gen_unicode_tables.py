@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Writes worker/unicode_tables.inc: the Unicode character classes, lower-case
+"""Writes worker/tokenizers/unicode_tables.inc: the Unicode character classes, lower-case
 mapping and canonical decompositions the tokenizers need, from Python's own
 unicodedata (no download). Run from the repository root:
-    python3 scripts/gen_unicode_tables.py > worker/unicode_tables.inc
+    python3 scripts/gen_unicode_tables.py > worker/tokenizers/unicode_tables.inc
 """
 import sys
 import unicodedata

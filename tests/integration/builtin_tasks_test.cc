@@ -6,7 +6,7 @@
 #include <map>
 
 #include "client/coordinator_client.h"
-#include "worker/text_data.h"
+#include "worker/data/text_data.h"
 
 namespace shrink::client {
 namespace {

@@ -6,7 +6,7 @@
 #include "common/files.h"
 #include "tests/test_util/subprocess.h"
 #include "tests/test_util/tiny_model.h"
-#include "worker/device.h"
+#include "worker/nn/device.h"
 
 namespace shrink {
 namespace {

@@ -1,6 +1,6 @@
 // Byte-level BPE (GPT-2/RoBERTa): the hand-written pre-tokenizer against the
 // regex's semantics worked out by hand, merges by rank, specials, round trips.
-#include "worker/byte_bpe.h"
+#include "worker/tokenizers/byte_bpe.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "nlohmann/json.hpp"
-#include "worker/tokenizer.h"
+#include "worker/tokenizers/tokenizer.h"
 
 namespace shrink::worker {
 namespace {

@@ -4,9 +4,9 @@
 #include <gtest/gtest.h>
 
 #include "tests/worker/model_test_util.h"
-#include "worker/cnn_compress.h"
-#include "worker/fashion_mnist.h"
-#include "worker/transformer_compress.h"
+#include "worker/compress/cnn_compress.h"
+#include "worker/data/fashion_mnist.h"
+#include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {

@@ -6,8 +6,8 @@
 
 #include "common/files.h"
 #include "tests/worker/model_test_util.h"
-#include "worker/safetensors.h"
-#include "worker/safetensors_torch.h"
+#include "worker/checkpoint/safetensors.h"
+#include "worker/checkpoint/safetensors_torch.h"
 
 namespace shrink::worker {
 namespace {

@@ -10,10 +10,10 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "tests/worker/model_test_util.h"
-#include "worker/cnn_compress.h"
-#include "worker/fashion_mnist.h"
-#include "worker/int8_linear.h"
-#include "worker/safetensors.h"
+#include "worker/compress/cnn_compress.h"
+#include "worker/data/fashion_mnist.h"
+#include "worker/nn/int8_linear.h"
+#include "worker/checkpoint/safetensors.h"
 
 namespace shrink::worker {
 namespace {

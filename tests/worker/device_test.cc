@@ -6,9 +6,9 @@
 
 #include "common/policy.h"
 #include "tests/worker/transformer_test_util.h"
-#include "worker/device.h"
-#include "worker/int8_linear.h"
-#include "worker/torch_device.h"
+#include "worker/nn/device.h"
+#include "worker/nn/int8_linear.h"
+#include "worker/nn/torch_device.h"
 
 namespace shrink::worker {
 namespace {

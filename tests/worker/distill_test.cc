@@ -8,9 +8,9 @@
 #include "common/policy.h"
 #include "tests/worker/model_test_util.h"
 #include "tests/worker/transformer_test_util.h"
-#include "worker/distill.h"
-#include "worker/transformer_compress.h"
-#include "worker/transformer_distill.h"
+#include "worker/compress/distill/distill.h"
+#include "worker/compress/transformer_compress.h"
+#include "worker/compress/distill/transformer_distill.h"
 
 namespace shrink::worker {
 namespace {

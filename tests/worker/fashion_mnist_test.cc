@@ -5,7 +5,7 @@
 
 #include "common/files.h"
 #include "tests/worker/model_test_util.h"
-#include "worker/fashion_mnist.h"
+#include "worker/data/fashion_mnist.h"
 
 namespace shrink::worker {
 namespace {

@@ -1,6 +1,6 @@
 // Group-wise 4–7-bit quantization: bit packing, min-max error bound, GPTQ vs
 // round-to-nearest on correlated inputs, byte accounting, the linear layer.
-#include "worker/group_quant.h"
+#include "worker/compress/quantize/group_quant.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "worker/group_linear.h"
+#include "worker/nn/group_linear.h"
 
 namespace shrink::worker {
 namespace {

@@ -10,11 +10,11 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "tests/worker/transformer_test_util.h"
-#include "worker/cnn_compress.h"
-#include "worker/fashion_mnist.h"
-#include "worker/group_quant.h"
-#include "worker/safetensors.h"
-#include "worker/transformer_compress.h"
+#include "worker/compress/cnn_compress.h"
+#include "worker/data/fashion_mnist.h"
+#include "worker/compress/quantize/group_quant.h"
+#include "worker/checkpoint/safetensors.h"
+#include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {

@@ -9,10 +9,10 @@
 #include <string>
 
 #include "common/files.h"
-#include "worker/cnn.h"
-#include "worker/cnn_checkpoint.h"
-#include "worker/model.h"
-#include "worker/model_impl.h"
+#include "worker/nn/cnn.h"
+#include "worker/checkpoint/cnn_checkpoint.h"
+#include "worker/model/model.h"
+#include "worker/model/model_impl.h"
 
 namespace shrink::worker::testing {
 

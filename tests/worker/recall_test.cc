@@ -5,8 +5,8 @@
 
 #include "tests/worker/model_test_util.h"
 #include "tests/worker/transformer_test_util.h"
-#include "worker/task_data.h"
-#include "worker/transformer_compress.h"
+#include "worker/data/task_data.h"
+#include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {

@@ -1,5 +1,5 @@
 // Safetensors reader/writer: round trips and rejection of corrupt files.
-#include "worker/safetensors.h"
+#include "worker/checkpoint/safetensors.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "common/files.h"
-#include "worker/safetensors_torch.h"
+#include "worker/checkpoint/safetensors_torch.h"
 
 namespace shrink::worker {
 namespace {

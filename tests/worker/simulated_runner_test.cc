@@ -1,4 +1,4 @@
-#include "worker/simulated_runner.h"
+#include "worker/service/simulated_runner.h"
 
 #include <gtest/gtest.h>
 

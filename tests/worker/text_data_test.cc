@@ -1,7 +1,7 @@
 // Text datasets: fortune parsing, deterministic disjoint splits, the two
 // fortunes tasks (on files written here and on Debian's real corpus), and users'
 // JSONL / TSV / plain-text files.
-#include "worker/text_data.h"
+#include "worker/data/text_data.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -9,7 +9,7 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "tests/worker/transformer_test_util.h"
-#include "worker/transformer_compress.h"
+#include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {

@@ -8,9 +8,9 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "tests/worker/transformer_test_util.h"
-#include "worker/safetensors.h"
-#include "worker/safetensors_torch.h"
-#include "worker/transformer_compress.h"
+#include "worker/checkpoint/safetensors.h"
+#include "worker/checkpoint/safetensors_torch.h"
+#include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {
 namespace {

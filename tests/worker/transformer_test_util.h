@@ -8,10 +8,10 @@
 #include <string>
 
 #include "tests/worker/model_test_util.h"
-#include "worker/transformer.h"
-#include "worker/transformer_backend.h"
-#include "worker/transformer_checkpoint.h"
-#include "worker/transformer_config.h"
+#include "worker/nn/transformer.h"
+#include "worker/model/transformer_backend.h"
+#include "worker/checkpoint/transformer_checkpoint.h"
+#include "worker/checkpoint/transformer_config.h"
 
 namespace shrink::worker::testing {
 

@@ -1,13 +1,13 @@
 // Vocabulary learning: the BPE learner on the classic worked example, and the
 // WordPiece / byte-level BPE builders (determinism, coverage, save and reload).
-#include "worker/vocab.h"
+#include "worker/tokenizers/vocab_learner.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
-#include "worker/byte_bpe.h"
+#include "worker/tokenizers/byte_bpe.h"
 
 namespace shrink::worker {
 namespace {

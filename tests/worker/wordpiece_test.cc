@@ -1,14 +1,14 @@
 // WordPiece (BERT) tokenizer: tokenizations worked out by hand from HF's
 // BasicTokenizer + WordpieceTokenizer on a small vocabulary written by the test.
-#include "worker/wordpiece.h"
+#include "worker/tokenizers/wordpiece.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_join.h"
 #include "common/files.h"
-#include "worker/tokenizer.h"
-#include "worker/unicode.h"
+#include "worker/tokenizers/tokenizer.h"
+#include "worker/tokenizers/normalize.h"
 
 namespace shrink::worker {
 namespace {

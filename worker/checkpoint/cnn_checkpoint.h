@@ -1,0 +1,85 @@
+// The CNN on disk: config.json (model_type "shrink-cnn", per-layer widths and
+// quantization) plus model.safetensors, and the runtime module built from them
+// (internal: pulls in torch).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/nn/cnn.h"
+
+namespace shrink::worker {
+
+inline constexpr char kCnnModelType[] = "shrink-cnn";
+inline constexpr char kConfigFile[] = "config.json";
+inline constexpr char kWeightsFile[] = "model.safetensors";
+
+// Storage schemes recorded in config.json "quantization".
+inline constexpr char kSchemeFloat32[] = "fp32";
+inline constexpr char kSchemeFloat16[] = "fp16";                            // F16 weight, fp32 compute
+inline constexpr char kSchemeInt8WeightPerChannel[] = "int8_weight_per_channel";  // conv: dequantized at load
+inline constexpr char kSchemeInt8DynamicPerChannel[] = "int8_dynamic_per_channel";  // linear: int8 kernel
+inline constexpr char kSchemeInt8DynamicPerTensor[] = "int8_dynamic_per_tensor";    // linear: int8 kernel
+// 4..7 bits: "<layer>.weight_packed" (U8 codes of the weight as [out, in*k*k], row-major),
+// "<layer>.weight_scales" / ".weight_zeros" (F16 [out, groups]); convs widened at load,
+// linears requantized per channel to int8 for the ONEDNN kernel.
+inline constexpr char kSchemeGroupwise[] = "groupwise";
+
+// The compressible layers in forward order.
+const std::vector<std::string>& CnnLayerNames();
+
+// How one layer's weight is stored.
+struct LayerStorage {
+  int bits = 32;
+  std::string scheme = kSchemeFloat32;
+  int64_t group_size = 0;  // group-wise: inputs per scale / zero point
+  std::string method;      // group-wise: "gptq" or "rtn"
+};
+
+// A CNN exactly as stored: the tensors the file holds (fp32, fp16, int8 + scales, or packed).
+struct CnnCheckpoint {
+  CnnWidths widths;
+  std::map<std::string, LayerStorage> storage;   // every layer of CnnLayerNames()
+  std::map<std::string, torch::Tensor> tensors;  // "<layer>.weight", ".bias", ".weight_scale"
+  bool compressed = false;                       // produced by a compression policy
+  std::string policy_json;                       // that policy, when compressed
+
+  // True when every layer is stored in fp32 and no policy was applied.
+  bool IsUncompressed() const;
+};
+
+// The checkpoint of a trained fp32 module.
+CnnCheckpoint CheckpointFromModule(Cnn& net);
+
+// Validates tensors against the storage schemes and the widths the shapes imply; fills widths.
+absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& origin);
+
+// Reads and validates config.json + model.safetensors from `dir`.
+absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir);
+
+// The config.json text of `checkpoint`.
+std::string CnnConfigJson(const CnnCheckpoint& checkpoint);
+
+// The model.safetensors bytes of `checkpoint`.
+absl::StatusOr<std::string> CnnSafetensorsBytes(const CnnCheckpoint& checkpoint);
+
+// Writes both files into `dir` (created if needed), each atomically.
+absl::Status WriteCnnCheckpoint(const CnnCheckpoint& checkpoint, const std::string& dir);
+
+// The fp32 weight of `layer` as the runtime computes with it (dequantized / widened); needs
+// validated widths for packed layers.
+torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& layer);
+
+// Inputs per output unit of `layer`'s weight (in * k * k for convs) under `widths`.
+int64_t CnnWeightColumns(const CnnWidths& widths, const std::string& layer);
+
+// The runtime module (eval mode) on `device`: fp32 convs, fp32 or int8-kernel linears (on a GPU
+// the int8 / 4..7-bit linears compute with their dequantized weights in fp16, see Int8Linear).
+absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint, torch::Device device = torch::kCPU);
+
+}  // namespace shrink::worker

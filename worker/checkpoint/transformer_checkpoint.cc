@@ -1,0 +1,751 @@
+#include "worker/checkpoint/transformer_checkpoint.h"
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "worker/checkpoint/cnn_checkpoint.h"
+#include "worker/nn/group_linear.h"
+#include "worker/compress/quantize/group_quant.h"
+#include "worker/checkpoint/safetensors.h"
+#include "worker/checkpoint/safetensors_torch.h"
+
+namespace shrink::worker {
+namespace {
+
+enum class ModuleKind { kEmbedding, kLayerNorm, kDense };
+
+// One module of the canonical layout and where HF keeps it.
+struct ModuleEntry {
+  std::string canonical;  // e.g. "blocks.0.attention.q"
+  ModuleKind kind;
+  std::string layer;      // policy layer that owns its storage; "" = always fp32 (LayerNorms)
+  std::string hf;         // HF module path without the base-model prefix; "" for GPT-2's q/k/v
+  bool prefixed = true;   // lives under the base-model prefix ("bert.", "transformer.", ...)
+  bool conv1d = false;    // GPT-2 Conv1D: stored [in, out]
+};
+
+std::string BasePrefix(TransformerFamily family) {
+  switch (family) {
+    case TransformerFamily::kBert: return "bert.";
+    case TransformerFamily::kDistilBert: return "distilbert.";
+    case TransformerFamily::kRoberta: return "roberta.";
+    case TransformerFamily::kGpt2: return "transformer.";
+  }
+  return "";
+}
+
+std::string ShapeText(const torch::Tensor& t) { return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]"); }
+
+std::vector<ModuleEntry> Modules(const TransformerConfig& c) {
+  std::vector<ModuleEntry> m;
+  const auto family = c.family;
+  const bool gpt2 = family == TransformerFamily::kGpt2;
+  const bool distil = family == TransformerFamily::kDistilBert;
+  if (gpt2) {
+    m.push_back({"word", ModuleKind::kEmbedding, "embeddings", "wte"});
+    m.push_back({"position", ModuleKind::kEmbedding, "embeddings", "wpe"});
+  } else {
+    m.push_back({"word", ModuleKind::kEmbedding, "embeddings", "embeddings.word_embeddings"});
+    m.push_back({"position", ModuleKind::kEmbedding, "embeddings", "embeddings.position_embeddings"});
+    if (c.type_vocab_size > 0) {
+      m.push_back({"token_type", ModuleKind::kEmbedding, "embeddings", "embeddings.token_type_embeddings"});
+    }
+    m.push_back({"embedding_ln", ModuleKind::kLayerNorm, "", "embeddings.LayerNorm"});
+  }
+  const std::string block_prefix = BlockPrefix(c);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string b = absl::StrCat("blocks.", i, ".");
+    const std::string attention = absl::StrCat(block_prefix, i, ".attention");
+    const std::string ffn = absl::StrCat(block_prefix, i, ".ffn");
+    if (gpt2) {
+      const std::string h = absl::StrCat("h.", i, ".");
+      m.push_back({b + "ln1", ModuleKind::kLayerNorm, "", h + "ln_1"});
+      for (const char* part : {"q", "k", "v"}) {
+        m.push_back({b + "attention." + part, ModuleKind::kDense, attention, "", true, true});
+      }
+      m.push_back({b + "attention.o", ModuleKind::kDense, attention, h + "attn.c_proj", true, true});
+      m.push_back({b + "ln2", ModuleKind::kLayerNorm, "", h + "ln_2"});
+      m.push_back({b + "ffn.fc1", ModuleKind::kDense, ffn, h + "mlp.c_fc", true, true});
+      m.push_back({b + "ffn.fc2", ModuleKind::kDense, ffn, h + "mlp.c_proj", true, true});
+    } else if (distil) {
+      const std::string l = absl::StrCat("transformer.layer.", i, ".");
+      m.push_back({b + "attention.q", ModuleKind::kDense, attention, l + "attention.q_lin"});
+      m.push_back({b + "attention.k", ModuleKind::kDense, attention, l + "attention.k_lin"});
+      m.push_back({b + "attention.v", ModuleKind::kDense, attention, l + "attention.v_lin"});
+      m.push_back({b + "attention.o", ModuleKind::kDense, attention, l + "attention.out_lin"});
+      m.push_back({b + "ln1", ModuleKind::kLayerNorm, "", l + "sa_layer_norm"});
+      m.push_back({b + "ffn.fc1", ModuleKind::kDense, ffn, l + "ffn.lin1"});
+      m.push_back({b + "ffn.fc2", ModuleKind::kDense, ffn, l + "ffn.lin2"});
+      m.push_back({b + "ln2", ModuleKind::kLayerNorm, "", l + "output_layer_norm"});
+    } else {
+      const std::string l = absl::StrCat("encoder.layer.", i, ".");
+      m.push_back({b + "attention.q", ModuleKind::kDense, attention, l + "attention.self.query"});
+      m.push_back({b + "attention.k", ModuleKind::kDense, attention, l + "attention.self.key"});
+      m.push_back({b + "attention.v", ModuleKind::kDense, attention, l + "attention.self.value"});
+      m.push_back({b + "attention.o", ModuleKind::kDense, attention, l + "attention.output.dense"});
+      m.push_back({b + "ln1", ModuleKind::kLayerNorm, "", l + "attention.output.LayerNorm"});
+      m.push_back({b + "ffn.fc1", ModuleKind::kDense, ffn, l + "intermediate.dense"});
+      m.push_back({b + "ffn.fc2", ModuleKind::kDense, ffn, l + "output.dense"});
+      m.push_back({b + "ln2", ModuleKind::kLayerNorm, "", l + "output.LayerNorm"});
+    }
+  }
+  if (gpt2) {
+    m.push_back({"final_ln", ModuleKind::kLayerNorm, "", "ln_f"});
+  } else if (distil) {
+    m.push_back({"pool", ModuleKind::kDense, "head", "pre_classifier", false});
+    m.push_back({"classifier", ModuleKind::kDense, "head", "classifier", false});
+  } else if (family == TransformerFamily::kRoberta) {
+    m.push_back({"pool", ModuleKind::kDense, "head", "classifier.dense", false});
+    m.push_back({"classifier", ModuleKind::kDense, "head", "classifier.out_proj", false});
+  } else {
+    m.push_back({"pool", ModuleKind::kDense, "head", "pooler.dense", true});
+    m.push_back({"classifier", ModuleKind::kDense, "head", "classifier", false});
+  }
+  return m;
+}
+
+const TransformerStorage& StorageOf(const TransformerConfig& c, const std::string& layer) {
+  static const TransformerStorage kFp32;
+  auto it = c.storage.find(layer);
+  return layer.empty() || it == c.storage.end() ? kFp32 : it->second;
+}
+
+bool IsInt8(const TransformerStorage& s) { return s.bits == 8; }
+bool IsGroupwise(const TransformerStorage& s) { return s.scheme == kTransformerGroupwise; }
+
+// The suffixes of a group-wise packed weight's three tensors.
+const char* const kPackedSuffixes[] = {".weight_packed", ".weight_scales", ".weight_zeros"};
+
+// HF checkpoints that ship pretraining heads or cached buffers carry tensors we do not use.
+bool Ignorable(const std::string& name, const TransformerConfig& c, const std::string& prefix) {
+  for (const char* head : {"cls.", "lm_head.", "vocab_transform.", "vocab_layer_norm.", "vocab_projector."}) {
+    if (absl::StartsWith(name, head)) return true;
+  }
+  if (absl::EndsWith(name, ".attn.bias") || absl::EndsWith(name, ".attn.masked_bias") ||
+      absl::EndsWith(name, "position_ids")) {
+    return true;
+  }
+  return c.family == TransformerFamily::kRoberta && absl::StartsWith(name, prefix + "pooler.");
+}
+
+absl::Status CheckScheme(const std::string& layer, const TransformerStorage& s, bool embedding,
+                         const std::string& origin) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(origin, ": shrink_quantization.", layer, ": ", why));
+  };
+  if (s.scheme == kTransformerFp32) {
+    if (s.bits != 32) return bad("scheme fp32 needs bits 32");
+  } else if (s.scheme == kTransformerFp16) {
+    if (s.bits < 9 || s.bits > 16) return bad("scheme fp16 needs bits 9..16");
+  } else if (s.scheme == kTransformerInt8Rows) {
+    if (s.bits != 8 || !embedding) return bad("scheme int8_weight_per_row needs bits 8 on the embeddings");
+  } else if (s.scheme == kTransformerGroupwise) {
+    if (s.bits < 4 || s.bits > 7) return bad("scheme groupwise needs bits 4..7");
+    if (s.group_size <= 0) return bad("scheme groupwise needs a positive group_size");
+  } else if (s.scheme == kTransformerInt8PerChannel || s.scheme == kTransformerInt8PerTensor) {
+    if (s.bits != 8 || embedding) return bad(absl::StrCat("scheme ", s.scheme, " needs bits 8 on a linear layer"));
+  } else {
+    return bad(absl::StrCat("unknown scheme \"", s.scheme, "\""));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool TransformerWeights::IsUncompressed() const {
+  if (config.compressed) return false;
+  for (const auto& [layer, s] : config.storage) {
+    if (s.scheme != kTransformerFp32) return false;
+  }
+  return true;
+}
+
+std::string BlockPrefix(const TransformerConfig& config) {
+  switch (config.family) {
+    case TransformerFamily::kDistilBert: return "transformer.layer.";
+    case TransformerFamily::kGpt2: return "h.";
+    default: return "encoder.layer.";
+  }
+}
+
+std::vector<TransformerLayerGroup> TransformerLayerGroups(const TransformerConfig& config) {
+  std::vector<TransformerLayerGroup> groups;
+  TransformerLayerGroup embeddings{"embeddings", "embedding", -1, {"word", "position"}};
+  if (config.type_vocab_size > 0) embeddings.modules.push_back("token_type");
+  groups.push_back(embeddings);
+  const std::string prefix = BlockPrefix(config);
+  for (int64_t i = 0; i < config.num_layers; ++i) {
+    const std::string b = absl::StrCat("blocks.", i, ".");
+    groups.push_back({absl::StrCat(prefix, i, ".attention"), "attention", static_cast<int>(i),
+                      {b + "attention.q", b + "attention.k", b + "attention.v", b + "attention.o"}});
+    groups.push_back({absl::StrCat(prefix, i, ".ffn"), "ffn", static_cast<int>(i), {b + "ffn.fc1", b + "ffn.fc2"}});
+  }
+  if (!config.is_decoder()) groups.push_back({"head", "head", -1, {"pool", "classifier"}});
+  return groups;
+}
+
+TransformerWeights WeightsFromModule(Transformer& net) {
+  torch::NoGradGuard no_grad;
+  TransformerWeights weights;
+  weights.config = net->config();
+  for (const auto& item : net->named_parameters()) {
+    weights.tensors[item.key()] = item.value().detach().to(torch::kCPU).clone().contiguous();
+  }
+  return weights;
+}
+
+absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string& origin) {
+  TransformerConfig& c = w.config;
+  auto fail = [&](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(origin, ": ", parts...)); };
+  for (const auto& [layer, storage] : c.storage) {
+    bool known = false, embedding = false;
+    for (const auto& group : TransformerLayerGroups(c)) {
+      if (group.name == layer) {
+        known = true;
+        embedding = group.kind == "embedding";
+      }
+    }
+    if (!known) return fail("shrink_quantization names unknown layer ", layer);
+    SHRINK_RETURN_IF_ERROR(CheckScheme(layer, storage, embedding, origin));
+  }
+  std::set<std::string> expected;
+  // Checks one tensor: present, dtype, shape (-1 = any), nothing empty.
+  auto check = [&](const std::string& name, torch::ScalarType type, std::vector<int64_t> shape) -> absl::Status {
+    expected.insert(name);
+    auto it = w.tensors.find(name);
+    if (it == w.tensors.end()) return fail("missing tensor ", name);
+    const torch::Tensor& t = it->second;
+    if (t.scalar_type() != type) {
+      return fail("tensor ", name, " is ", c10::toString(t.scalar_type()), ", expected ", c10::toString(type));
+    }
+    bool match = t.dim() == static_cast<int64_t>(shape.size());
+    for (size_t i = 0; match && i < shape.size(); ++i) match = shape[i] < 0 || t.size(i) == shape[i];
+    if (!match) {
+      std::vector<std::string> want;
+      for (int64_t d : shape) want.push_back(d < 0 ? "?" : std::to_string(d));
+      return fail("tensor ", name, " has shape ", ShapeText(t), ", expected [", absl::StrJoin(want, ", "), "]");
+    }
+    if (t.numel() == 0) return fail("tensor ", name, " is empty ", ShapeText(t));
+    return absl::OkStatus();
+  };
+  auto weight_type = [&](const std::string& layer) {
+    const TransformerStorage& s = StorageOf(c, layer);
+    if (IsInt8(s)) return torch::kInt8;
+    return s.scheme == kTransformerFp16 ? torch::kFloat16 : torch::kFloat32;
+  };
+  // A quantizable weight [rows, cols] (+ its scale when int8, or its packed tensors).
+  auto check_weight = [&](const std::string& module, const std::string& layer, int64_t rows,
+                          int64_t cols) -> absl::Status {
+    const TransformerStorage& s = StorageOf(c, layer);
+    if (IsGroupwise(s)) {
+      SHRINK_RETURN_IF_ERROR(check(module + ".weight_packed", torch::kUInt8, {PackedCodeBytes(rows * cols, s.bits)}));
+      SHRINK_RETURN_IF_ERROR(check(module + ".weight_scales", torch::kFloat16, {rows, NumGroups(cols, s.group_size)}));
+      SHRINK_RETURN_IF_ERROR(check(module + ".weight_zeros", torch::kFloat16, {rows, NumGroups(cols, s.group_size)}));
+      PackedTensors t{w.tensors.at(module + ".weight_packed"), w.tensors.at(module + ".weight_scales"),
+                      w.tensors.at(module + ".weight_zeros")};
+      auto packed = FromTensors(t, rows, cols, s.bits, s.group_size, module);
+      if (!packed.ok()) return fail(packed.status().message());
+      return absl::OkStatus();
+    }
+    SHRINK_RETURN_IF_ERROR(check(module + ".weight", weight_type(layer), {rows, cols}));
+    if (!IsInt8(s)) return absl::OkStatus();
+    const int64_t out = w.tensors.at(module + ".weight").size(0);
+    const std::string scale = module + ".weight_scale";
+    SHRINK_RETURN_IF_ERROR(check(scale, torch::kFloat32, {s.scheme == kTransformerInt8PerTensor ? 1 : out}));
+    const torch::Tensor& t = w.tensors.at(scale);
+    if (!t.isfinite().all().item<bool>() || !(t > 0).all().item<bool>()) {
+      return fail("tensor ", scale, " has a scale that is not finite and positive");
+    }
+    return absl::OkStatus();
+  };
+  auto dims = [&](const std::string& name, int64_t d) {
+    auto it = w.tensors.find(name);
+    if (it == w.tensors.end() && d == 0 && absl::EndsWith(name, ".weight")) it = w.tensors.find(name + "_scales");
+    return it == w.tensors.end() || it->second.dim() <= d ? int64_t{-1} : it->second.size(d);
+  };
+  // The embedding table fixes vocab and hidden; config.json must agree with it (packed tables
+  // fix only the vocabulary).
+  const bool packed_table = w.tensors.count("word.weight") == 0 && w.tensors.count("word.weight_scales") > 0;
+  const int64_t vocab = dims("word.weight", 0), hidden = packed_table ? c.hidden : dims("word.weight", 1);
+  if (vocab < 0 || hidden < 0) return fail("missing or malformed tensor word.weight (the word embeddings)");
+  if (vocab != c.vocab_size) return fail("config vocab_size is ", c.vocab_size, " but the word embeddings have ", vocab, " rows");
+  if (hidden != c.hidden) return fail("config hidden size is ", c.hidden, " but the word embeddings are ", hidden, " wide");
+  SHRINK_RETURN_IF_ERROR(check_weight("word", "embeddings", c.vocab_size, c.hidden));
+  SHRINK_RETURN_IF_ERROR(check_weight("position", "embeddings", c.max_positions, c.hidden));
+  if (c.type_vocab_size > 0) SHRINK_RETURN_IF_ERROR(check_weight("token_type", "embeddings", c.type_vocab_size, c.hidden));
+  auto check_ln = [&](const std::string& module) -> absl::Status {
+    SHRINK_RETURN_IF_ERROR(check(module + ".weight", torch::kFloat32, {c.hidden}));
+    return check(module + ".bias", torch::kFloat32, {c.hidden});
+  };
+  if (!c.is_decoder()) SHRINK_RETURN_IF_ERROR(check_ln("embedding_ln"));
+  const std::string prefix = BlockPrefix(c);
+  const int64_t head_dim = c.head_dim();
+  c.layers.resize(c.num_layers);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string b = absl::StrCat("blocks.", i, ".");
+    const std::string attention = absl::StrCat(prefix, i, ".attention"), ffn = absl::StrCat(prefix, i, ".ffn");
+    const int64_t inner = dims(b + "attention.q.weight", 0);
+    if (inner < 0) return fail("missing tensor ", b, "attention.q.weight (layer ", i, " query)");
+    if (inner % head_dim != 0) {
+      return fail("tensor ", b, "attention.q.weight has ", inner, " rows, not a multiple of the head size ", head_dim);
+    }
+    const int64_t inter = dims(b + "ffn.fc1.weight", 0);
+    if (inter < 0) return fail("missing tensor ", b, "ffn.fc1.weight (layer ", i, " FFN input)");
+    c.layers[i] = {inner / head_dim, inter};
+    for (const char* part : {"q", "k", "v"}) {
+      SHRINK_RETURN_IF_ERROR(check_weight(b + "attention." + part, attention, inner, c.hidden));
+      SHRINK_RETURN_IF_ERROR(check(b + "attention." + part + ".bias", torch::kFloat32, {inner}));
+    }
+    SHRINK_RETURN_IF_ERROR(check_weight(b + "attention.o", attention, c.hidden, inner));
+    SHRINK_RETURN_IF_ERROR(check(b + "attention.o.bias", torch::kFloat32, {c.hidden}));
+    SHRINK_RETURN_IF_ERROR(check_weight(b + "ffn.fc1", ffn, inter, c.hidden));
+    SHRINK_RETURN_IF_ERROR(check(b + "ffn.fc1.bias", torch::kFloat32, {inter}));
+    SHRINK_RETURN_IF_ERROR(check_weight(b + "ffn.fc2", ffn, c.hidden, inter));
+    SHRINK_RETURN_IF_ERROR(check(b + "ffn.fc2.bias", torch::kFloat32, {c.hidden}));
+    SHRINK_RETURN_IF_ERROR(check_ln(b + "ln1"));
+    SHRINK_RETURN_IF_ERROR(check_ln(b + "ln2"));
+  }
+  if (c.is_decoder()) {
+    SHRINK_RETURN_IF_ERROR(check_ln("final_ln"));
+  } else {
+    SHRINK_RETURN_IF_ERROR(check_weight("pool", "head", c.hidden, c.hidden));
+    SHRINK_RETURN_IF_ERROR(check("pool.bias", torch::kFloat32, {c.hidden}));
+    const int64_t labels = dims("classifier.weight", 0);
+    if (labels >= 0 && labels != c.num_labels) {
+      return fail("config has ", c.num_labels, " labels (num_labels / id2label) but the classifier has ", labels, " rows");
+    }
+    SHRINK_RETURN_IF_ERROR(check_weight("classifier", "head", c.num_labels, c.hidden));
+    SHRINK_RETURN_IF_ERROR(check("classifier.bias", torch::kFloat32, {c.num_labels}));
+  }
+  for (const auto& [name, tensor] : w.tensors) {
+    if (expected.count(name) == 0) return fail("unexpected tensor ", name, " (not part of this ", FamilyName(c.family), " model)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& dir) {
+  const std::string config_path = absl::StrCat(dir, "/", kConfigFile);
+  const std::string weights_path = absl::StrCat(dir, "/", kWeightsFile);
+  if (!PathExists(config_path)) return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kConfigFile));
+  SHRINK_ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
+  TransformerWeights w;
+  SHRINK_ASSIGN_OR_RETURN(w.config, ParseTransformerConfig(text, config_path));
+  const std::vector<TransformerLayerShape> recorded = w.config.layers;
+  const bool has_record = absl::StrContains(text, "\"shrink_layers\"");
+  TransformerConfig& c = w.config;
+  if (!PathExists(weights_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kWeightsFile));
+  }
+  SHRINK_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(weights_path));
+  // Base models (BertModel, GPT2Model) are saved without the prefix; task models with it.
+  const std::vector<ModuleEntry> modules = Modules(c);
+  const std::string standard = BasePrefix(c.family);
+  // Packed (4..7-bit) word embeddings are stored as ".weight_packed".
+  const std::string probe =
+      modules[0].hf + (StorageOf(c, "embeddings").scheme == kTransformerGroupwise ? ".weight_packed" : ".weight");
+  std::string prefix;
+  if (file->Find(standard + probe) != nullptr) {
+    prefix = standard;
+  } else if (file->Find(probe) == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(weights_path, ": no word embeddings: neither ", standard, probe,
+                                                   " nor ", probe, " is in the file (is model_type \"",
+                                                   FamilyName(c.family), "\" right?)"));
+  }
+  std::set<std::string> used;
+  auto get = [&](const std::string& name) -> absl::StatusOr<torch::Tensor> {
+    const SafetensorsTensorView* view = file->Find(name);
+    if (view == nullptr) return absl::NotFoundError(name);
+    used.insert(name);
+    auto tensor = ToTorch(*view);
+    if (!tensor.ok()) return absl::InvalidArgumentError(absl::StrCat(weights_path, ": tensor ", name, ": ", tensor.status().message()));
+    return *tensor;
+  };
+  auto missing = [&](const std::string& name) {
+    return absl::InvalidArgumentError(absl::StrCat(weights_path, ": missing tensor ", name));
+  };
+  bool head_initialised = false;
+  for (const ModuleEntry& m : modules) {
+    const TransformerStorage& storage = StorageOf(c, m.layer);
+    const bool uncompressed_weight = storage.scheme == kTransformerFp32;
+    const std::string base = m.prefixed ? prefix : "";
+    // Uncompressed weights stored in F16/BF16 (common for downloads) are widened to fp32, as HF does.
+    auto widen = [&](torch::Tensor t, bool is_weight) {
+      if ((uncompressed_weight || !is_weight) && t.is_floating_point()) return t.to(torch::kFloat32);
+      return t;
+    };
+    if (m.kind == ModuleKind::kLayerNorm) {
+      for (const auto& [suffix, alias] : {std::pair<std::string, std::string>{"weight", "gamma"}, {"bias", "beta"}}) {
+        auto t = get(absl::StrCat(base, m.hf, ".", suffix));
+        if (!t.ok() && t.status().code() == absl::StatusCode::kNotFound) t = get(absl::StrCat(base, m.hf, ".", alias));
+        if (!t.ok()) {
+          return t.status().code() == absl::StatusCode::kNotFound ? missing(absl::StrCat(base, m.hf, ".", suffix)) : t.status();
+        }
+        w.tensors[absl::StrCat(m.canonical, ".", suffix)] = widen(*t, false);
+      }
+      continue;
+    }
+    if (IsGroupwise(storage) && !m.hf.empty()) {
+      // Packed codes and their scales / zero points travel as stored (no Conv1D transposition).
+      bool all = true;
+      for (const char* suffix : kPackedSuffixes) {
+        auto t = get(absl::StrCat(base, m.hf, suffix));
+        if (!t.ok()) {
+          if (t.status().code() != absl::StatusCode::kNotFound) return t.status();
+          all = false;
+          break;
+        }
+        w.tensors[m.canonical + suffix] = *t;
+      }
+      if (!all) {
+        if (m.layer == "head") {
+          head_initialised = true;
+          continue;
+        }
+        return missing(absl::StrCat(base, m.hf, ".weight_packed (and _scales, _zeros)"));
+      }
+      if (m.kind == ModuleKind::kDense) {
+        auto bias = get(absl::StrCat(base, m.hf, ".bias"));
+        if (!bias.ok()) return missing(absl::StrCat(base, m.hf, ".bias"));
+        w.tensors[m.canonical + ".bias"] = widen(*bias, false);
+      }
+      continue;
+    }
+    if (m.kind == ModuleKind::kEmbedding) {
+      const std::string name = absl::StrCat(base, m.hf, ".weight");
+      auto t = get(name);
+      if (!t.ok()) return t.status().code() == absl::StatusCode::kNotFound ? missing(name) : t.status();
+      w.tensors[m.canonical + ".weight"] = widen(*t, true);
+      if (IsInt8(storage)) {
+        auto scale = get(absl::StrCat(base, m.hf, ".weight_scale"));
+        if (!scale.ok()) return missing(absl::StrCat(base, m.hf, ".weight_scale"));
+        w.tensors[m.canonical + ".weight_scale"] = *scale;
+      }
+      continue;
+    }
+    // Dense. GPT-2's q, k, v come from one fused c_attn [in, 3 * inner].
+    const bool fused = m.hf.empty();
+    if (fused && !absl::EndsWith(m.canonical, ".q")) continue;  // q's pass loads all three
+    const std::string block = m.canonical.substr(0, m.canonical.rfind('.') + 1);  // "blocks.N.attention."
+    const std::string hf = fused ? absl::StrCat(base, "h.", block.substr(7, block.find('.', 7) - 7), ".attn.c_attn")
+                                 : base + m.hf;
+    if (fused && IsGroupwise(storage)) {
+      // One packed [3 * inner, hidden] matrix: split by rows into q, k, v.
+      PackedTensors stored;
+      for (const auto& [suffix, slot] : {std::pair<const char*, torch::Tensor*>{".weight_packed", &stored.packed},
+                                         {".weight_scales", &stored.scales},
+                                         {".weight_zeros", &stored.zeros}}) {
+        auto t = get(hf + suffix);
+        if (!t.ok()) return t.status().code() == absl::StatusCode::kNotFound ? missing(hf + suffix) : t.status();
+        *slot = *t;
+      }
+      auto bias = get(hf + ".bias");
+      if (!bias.ok()) return bias.status().code() == absl::StatusCode::kNotFound ? missing(hf + ".bias") : bias.status();
+      const int64_t rows = stored.scales.dim() == 2 ? stored.scales.size(0) : 0;
+      if (rows % 3 != 0 || rows == 0 || bias->dim() != 1 || bias->size(0) != rows) {
+        return absl::InvalidArgumentError(absl::StrCat(weights_path, ": tensor ", hf, ".weight_scales ",
+                                                       ShapeText(stored.scales), " / bias ", ShapeText(*bias),
+                                                       " do not split into q, k, v"));
+      }
+      auto packed = FromTensors(stored, rows, c.hidden, storage.bits, storage.group_size, absl::StrCat(weights_path, ": ", hf));
+      if (!packed.ok()) return packed.status();
+      SHRINK_ASSIGN_OR_RETURN(std::vector<PackedGroupWeight> parts, SplitRows(*packed, 3));
+      auto bs = widen(*bias, false).chunk(3, 0);
+      const char* names[] = {"q", "k", "v"};
+      for (int p = 0; p < 3; ++p) {
+        PackedTensors t = ToTensors(parts[p]);
+        w.tensors[block + names[p] + ".weight_packed"] = t.packed;
+        w.tensors[block + names[p] + ".weight_scales"] = t.scales;
+        w.tensors[block + names[p] + ".weight_zeros"] = t.zeros;
+        w.tensors[block + names[p] + ".bias"] = bs[p].contiguous();
+      }
+      continue;
+    }
+    auto weight = get(hf + ".weight");
+    if (!weight.ok()) {
+      const bool head = m.layer == "head";
+      if (head && weight.status().code() == absl::StatusCode::kNotFound) {
+        head_initialised = true;  // a base model: the head starts random, as in HF
+        continue;
+      }
+      return weight.status().code() == absl::StatusCode::kNotFound ? missing(hf + ".weight") : weight.status();
+    }
+    auto bias = get(hf + ".bias");
+    if (!bias.ok()) return bias.status().code() == absl::StatusCode::kNotFound ? missing(hf + ".bias") : bias.status();
+    torch::Tensor wt = widen(*weight, true), bt = widen(*bias, false);
+    if (m.conv1d) {
+      if (wt.dim() != 2) {
+        return absl::InvalidArgumentError(absl::StrCat(weights_path, ": tensor ", hf, ".weight has shape ",
+                                                       ShapeText(wt), ", expected a 2-d Conv1D weight [in, out]"));
+      }
+      wt = wt.t().contiguous();
+    }
+    torch::Tensor scale;
+    if (IsInt8(storage)) {
+      auto s = get(hf + ".weight_scale");
+      if (!s.ok()) return missing(hf + ".weight_scale");
+      scale = *s;
+    }
+    if (fused) {
+      if (wt.size(0) % 3 != 0 || bt.dim() != 1 || bt.size(0) != wt.size(0) ||
+          (scale.defined() && (scale.dim() != 1 || scale.size(0) % 3 != 0))) {
+        return absl::InvalidArgumentError(absl::StrCat(weights_path, ": tensor ", hf, ".weight ", ShapeText(*weight),
+                                                       " / bias ", ShapeText(bt), " do not split into q, k, v"));
+      }
+      auto ws = wt.chunk(3, 0);
+      auto bs = bt.chunk(3, 0);
+      std::vector<torch::Tensor> ss = scale.defined() ? scale.chunk(3, 0) : std::vector<torch::Tensor>();
+      const char* parts[] = {"q", "k", "v"};
+      for (int p = 0; p < 3; ++p) {
+        w.tensors[block + parts[p] + ".weight"] = ws[p].contiguous();
+        w.tensors[block + parts[p] + ".bias"] = bs[p].contiguous();
+        if (scale.defined()) w.tensors[block + parts[p] + ".weight_scale"] = ss[p].contiguous();
+      }
+      continue;
+    }
+    w.tensors[m.canonical + ".weight"] = wt;
+    w.tensors[m.canonical + ".bias"] = bt;
+    if (scale.defined()) w.tensors[m.canonical + ".weight_scale"] = scale;
+  }
+  for (const auto& [name, view] : file->tensors()) {
+    if (used.count(name) == 0 && !Ignorable(name, c, prefix)) {
+      return absl::InvalidArgumentError(absl::StrCat(weights_path, ": unexpected tensor ", name, " (not part of a ",
+                                                     FamilyName(c.family), " model as Shrink maps it)"));
+    }
+  }
+  if (head_initialised) {
+    // Same shapes as the config, random weights from a fixed seed so loads are reproducible.
+    torch::manual_seed(0);
+    TransformerConfig shape = c;
+    shape.num_layers = 0;
+    shape.layers.clear();
+    Transformer fresh(shape);
+    for (const char* module : {"pool", "classifier"}) {
+      for (const char* suffix : {".weight", ".bias"}) {
+        const std::string name = absl::StrCat(module, suffix);
+        if (w.tensors.count(name) == 0) w.tensors[name] = fresh->named_parameters()[name].detach().clone();
+      }
+    }
+    c.storage.erase("head");
+    LogLine("INFO", absl::StrCat(dir, ": no classification head in the checkpoint; initialised one randomly (", c.num_labels,
+                         " labels)"));
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateTransformerWeights(w, weights_path));
+  if (has_record && recorded != c.layers) {
+    for (size_t i = 0; i < recorded.size() && i < c.layers.size(); ++i) {
+      if (recorded[i] == c.layers[i]) continue;
+      return absl::InvalidArgumentError(absl::StrCat(config_path, ": shrink_layers[", i, "] records ", recorded[i].heads,
+                                                     " heads and FFN width ", recorded[i].intermediate, " but ",
+                                                     kWeightsFile, " holds ", c.layers[i].heads, " heads and ",
+                                                     c.layers[i].intermediate));
+    }
+  }
+  return w;
+}
+
+absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights& w) {
+  const TransformerConfig& c = w.config;
+  const std::string prefix = BasePrefix(c.family);
+  std::map<std::string, SafetensorsTensor> out;
+  auto put = [&](const std::string& name, const torch::Tensor& t) -> absl::Status {
+    SHRINK_ASSIGN_OR_RETURN(out[name], FromTorch(t));
+    return absl::OkStatus();
+  };
+  auto at = [&](const std::string& name) -> absl::StatusOr<torch::Tensor> {
+    auto it = w.tensors.find(name);
+    if (it == w.tensors.end()) return absl::InvalidArgumentError(absl::StrCat("missing tensor ", name));
+    return it->second;
+  };
+  for (const ModuleEntry& m : Modules(c)) {
+    const std::string base = m.prefixed ? prefix : "";
+    std::vector<std::string> suffixes = m.kind == ModuleKind::kEmbedding ? std::vector<std::string>{".weight", ".weight_scale"}
+                                                                          : std::vector<std::string>{".weight", ".bias", ".weight_scale"};
+    suffixes.insert(suffixes.end(), std::begin(kPackedSuffixes), std::end(kPackedSuffixes));
+    if (m.hf.empty()) {  // GPT-2 q/k/v: written once, fused, on q
+      if (!absl::EndsWith(m.canonical, ".q")) continue;
+      const std::string block = m.canonical.substr(0, m.canonical.size() - 1);
+      const std::string index = block.substr(7, block.find('.', 7) - 7);
+      const std::string hf = absl::StrCat(base, "h.", index, ".attn.c_attn");
+      for (const std::string& suffix : suffixes) {
+        if (w.tensors.count(block + "q" + suffix) == 0) continue;
+        if (suffix == ".weight_packed") {
+          // Concatenating the code streams row-wise = packing the fused [3 * inner, hidden] matrix.
+          const TransformerStorage& s = StorageOf(c, m.layer);
+          std::vector<PackedGroupWeight> packed;
+          for (const char* p : {"q", "k", "v"}) {
+            PackedTensors t{w.tensors.at(block + p + ".weight_packed"), w.tensors.at(block + p + ".weight_scales"),
+                            w.tensors.at(block + p + ".weight_zeros")};
+            SHRINK_ASSIGN_OR_RETURN(PackedGroupWeight one,
+                                    FromTensors(t, t.scales.size(0), c.hidden, s.bits, s.group_size, block + p));
+            packed.push_back(std::move(one));
+          }
+          SHRINK_ASSIGN_OR_RETURN(PackedGroupWeight fused, ConcatRows(packed));
+          SHRINK_RETURN_IF_ERROR(put(hf + suffix, ToTensors(fused).packed));
+          continue;
+        }
+        std::vector<torch::Tensor> parts;
+        for (const char* p : {"q", "k", "v"}) {
+          SHRINK_ASSIGN_OR_RETURN(torch::Tensor t, at(block + p + suffix));
+          parts.push_back(t);
+        }
+        torch::Tensor fused = torch::cat(parts, 0);
+        if (suffix == ".weight") fused = fused.t();
+        SHRINK_RETURN_IF_ERROR(put(hf + suffix, fused.contiguous()));
+      }
+      continue;
+    }
+    for (const std::string& suffix : suffixes) {
+      auto it = w.tensors.find(m.canonical + suffix);
+      if (it == w.tensors.end()) {
+        const bool packed = w.tensors.count(m.canonical + ".weight_packed") > 0;
+        if (suffix != ".weight" && suffix != ".bias") continue;
+        if (suffix == ".weight" && packed) continue;
+        return absl::InvalidArgumentError(absl::StrCat("missing tensor ", m.canonical, suffix));
+      }
+      torch::Tensor t = it->second;
+      if (m.conv1d && suffix == ".weight") t = t.t().contiguous();
+      SHRINK_RETURN_IF_ERROR(put(base + m.hf + suffix, t));
+    }
+  }
+  return SerializeSafetensors(out, {{"format", "pt"}});
+}
+
+absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir) {
+  SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
+  SHRINK_ASSIGN_OR_RETURN(std::string bytes, TransformerSafetensorsBytes(weights));
+  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kWeightsFile), bytes));
+  return WriteFileAtomic(absl::StrCat(dir, "/", kConfigFile), TransformerConfigJson(weights.config));
+}
+
+const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module) {
+  for (const auto& group : TransformerLayerGroups(config)) {
+    for (const auto& m : group.modules) {
+      if (m == module) return StorageOf(config, group.name);
+    }
+  }
+  return StorageOf(config, "");
+}
+
+int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module) {
+  auto rows = [&](const std::string& producer) -> int64_t {
+    for (const char* suffix : {".weight", ".weight_scales"}) {
+      auto it = weights.tensors.find(producer + suffix);
+      if (it != weights.tensors.end() && it->second.dim() >= 1) return it->second.size(0);
+    }
+    return -1;
+  };
+  auto ends = [&](const std::string& tail) { return absl::EndsWith(module, tail); };
+  if (ends("attention.o")) return rows(module.substr(0, module.size() - 1) + "q");
+  if (ends("ffn.fc2")) return rows(module.substr(0, module.size() - 3) + "fc1");
+  return weights.config.hidden;
+}
+
+absl::StatusOr<torch::Tensor> ModuleWeightFp32(const TransformerWeights& weights, const std::string& module) {
+  if (weights.tensors.count(module + ".weight_packed") > 0) {
+    const TransformerStorage& s = ModuleStorage(weights.config, module);
+    PackedTensors t{weights.tensors.at(module + ".weight_packed"), weights.tensors.at(module + ".weight_scales"),
+                    weights.tensors.at(module + ".weight_zeros")};
+    const int64_t rows = t.scales.dim() == 2 ? t.scales.size(0) : -1;
+    SHRINK_ASSIGN_OR_RETURN(PackedGroupWeight packed,
+                            FromTensors(t, rows, ModuleInputs(weights, module), s.bits, s.group_size, module));
+    return DequantizedTensor(packed);
+  }
+  auto it = weights.tensors.find(module + ".weight");
+  if (it == weights.tensors.end()) return absl::InvalidArgumentError(absl::StrCat("missing tensor ", module, ".weight"));
+  return Float32ModuleWeight(weights, module);
+}
+
+torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::string& module) {
+  if (weights.tensors.count(module + ".weight_packed") > 0) {
+    auto w = ModuleWeightFp32(weights, module);
+    TORCH_CHECK(w.ok(), std::string(w.status().message()));
+    return *w;
+  }
+  const torch::Tensor& t = weights.tensors.at(module + ".weight");
+  if (t.scalar_type() == torch::kInt8) {
+    const torch::Tensor& scale = weights.tensors.at(module + ".weight_scale");
+    return t.to(torch::kFloat32) * scale.view({-1, 1});
+  }
+  return t.to(torch::kFloat32);
+}
+
+absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const TransformerConfig& c = weights.config;
+  Transformer net(c);
+  net->eval();
+  std::map<std::string, std::string> module_layer;
+  for (const auto& group : TransformerLayerGroups(c)) {
+    for (const auto& module : group.modules) module_layer[module] = group.name;
+  }
+  // Quantized dense layers get their int8 kernels; everything else is copied in fp32.
+  std::map<std::string, Dense> dense;
+  for (const auto& item : net->named_modules()) {
+    if (item.value()->as<DenseImpl>()) dense.emplace(item.key(), Dense(std::dynamic_pointer_cast<DenseImpl>(item.value())));
+  }
+  for (auto& [module, d] : dense) {
+    const TransformerStorage& s = StorageOf(c, module_layer[module]);
+    if (IsGroupwise(s)) {
+      // The packed weight, dequantized, computes on the int8 kernel: requantized per channel, or per
+      // tensor where this LibTorch's ONEDNN linear takes no per-channel scales (Debian's).
+      SHRINK_ASSIGN_OR_RETURN(torch::Tensor fp32, ModuleWeightFp32(weights, module));
+      if (!device.is_cpu()) {
+        // GPUs: the dequantized weight itself, in fp16 (no int8 requantization there).
+        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::CreateOnDevice(fp32, weights.tensors.at(module + ".bias"), device));
+        d->UseInt8(kernel);
+        continue;
+      }
+      QuantizedWeight q = OnednnLinearAcceptsPerChannel() ? QuantizePerChannel(fp32) : QuantizePerTensor(fp32);
+      SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias")));
+      d->UseInt8(kernel);
+      continue;
+    }
+    if (!IsInt8(s)) continue;
+    QuantizedWeight q{weights.tensors.at(module + ".weight"), weights.tensors.at(module + ".weight_scale")};
+    SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias"), device));
+    d->UseInt8(kernel);
+  }
+  auto params = net->named_parameters();
+  for (auto& item : params) {
+    const std::string& name = item.key();
+    const bool is_weight = absl::EndsWith(name, ".weight");
+    const std::string module = is_weight ? name.substr(0, name.size() - 7) : "";
+    torch::Tensor value;
+    if (is_weight && weights.tensors.count(module + ".weight_packed") > 0) {
+      SHRINK_ASSIGN_OR_RETURN(value, ModuleWeightFp32(weights, module));
+    } else {
+      auto it = weights.tensors.find(name);
+      if (it == weights.tensors.end()) return absl::InternalError(absl::StrCat("no stored tensor for parameter ", name));
+      value = is_weight && it->second.scalar_type() == torch::kInt8 ? Float32ModuleWeight(weights, module)
+                                                                     : it->second.to(torch::kFloat32);
+    }
+    if (value.sizes() != item.value().sizes()) {
+      return absl::InternalError(absl::StrCat("parameter ", name, " is ", ShapeText(item.value()), ", stored ", ShapeText(value)));
+    }
+    item.value().copy_(value);
+  }
+  // GPT-2 with int8 embeddings: the tied LM head runs the int8 kernel on the same rows.
+  if (c.is_decoder() && IsInt8(StorageOf(c, "embeddings")) && (!device.is_cpu() || OnednnLinearAcceptsPerChannel())) {
+    QuantizedWeight q{weights.tensors.at("word.weight"), weights.tensors.at("word.weight_scale")};
+    SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(q, torch::zeros({c.vocab_size}), device));
+  }
+  // GPT-2 with 4..7-bit embeddings: the tied head uses the same dequantized table, requantized
+  // per row to int8 for the kernel (lookups use the dequantized rows themselves).
+  if (c.is_decoder() && IsGroupwise(StorageOf(c, "embeddings"))) {
+    if (!device.is_cpu()) {
+      SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::CreateOnDevice(net->word->weight.detach(),
+                                                                            torch::zeros({c.vocab_size}), device));
+    } else if (OnednnLinearAcceptsPerChannel()) {
+      SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(QuantizePerChannel(net->word->weight.detach()),
+                                                                    torch::zeros({c.vocab_size})));
+    }
+  }
+  if (!device.is_cpu()) net->to(device);
+  return net;
+}
+
+}  // namespace shrink::worker

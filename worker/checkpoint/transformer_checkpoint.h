@@ -1,0 +1,91 @@
+// Transformer checkpoints on disk in Hugging Face's layout (internal: pulls in
+// torch): config.json + model.safetensors with HF's exact tensor names per
+// family, read into Shrink's canonical names (the module's own parameter
+// names, weights [out, in]) and written back. GPT-2's Conv1D weights are
+// transposed and its fused c_attn split into q, k, v on the way in.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "worker/nn/transformer.h"
+#include "worker/checkpoint/transformer_config.h"
+
+namespace shrink::worker {
+
+// Storage schemes of transformer layers (config.json "shrink_quantization").
+inline constexpr char kTransformerFp32[] = "fp32";
+inline constexpr char kTransformerFp16[] = "fp16";                         // F16 weights, fp32 compute
+inline constexpr char kTransformerInt8PerChannel[] = "int8_dynamic_per_channel";  // linears: int8 kernel
+inline constexpr char kTransformerInt8PerTensor[] = "int8_dynamic_per_tensor";    // linears: int8 kernel
+inline constexpr char kTransformerInt8Rows[] = "int8_weight_per_row";     // embeddings: widened at load
+// 4..7 bits: "<module>.weight_packed" (U8 codes, row-major [out, in] even for GPT-2's Conv1D),
+// "<module>.weight_scales" / ".weight_zeros" (F16 [out, groups]). Linears compute with the
+// dequantized weight requantized per channel to int8 (ONEDNN); embeddings are widened at load.
+inline constexpr char kTransformerGroupwise[] = "groupwise";
+
+// A transformer exactly as stored: canonical name -> tensor (fp32, fp16, int8 with
+// "<module>.weight_scale" beside it, or group-wise packed as above).
+struct TransformerWeights {
+  TransformerConfig config;
+  std::map<std::string, torch::Tensor> tensors;
+
+  // True when every layer is fp32 and no policy was applied.
+  bool IsUncompressed() const;
+};
+
+// One compressible layer (a policy entry) and the modules whose weights it owns.
+struct TransformerLayerGroup {
+  std::string name;                  // "embeddings", "encoder.layer.0.attention", ..., "head"
+  std::string kind;                  // "embedding" | "attention" | "ffn" | "head"
+  int block = -1;                    // block index for attention / ffn
+  std::vector<std::string> modules;  // canonical module paths, e.g. "blocks.0.attention.q"
+};
+
+// The compressible layers of `config` in forward order.
+std::vector<TransformerLayerGroup> TransformerLayerGroups(const TransformerConfig& config);
+
+// "encoder.layer." (BERT, RoBERTa), "transformer.layer." (DistilBERT) or "h." (GPT-2).
+std::string BlockPrefix(const TransformerConfig& config);
+
+// The fp32 checkpoint of a module (trained or freshly initialised).
+TransformerWeights WeightsFromModule(Transformer& net);
+
+// Checks tensors against the config and the storage schemes; per-layer shapes (heads, FFN
+// width) are taken from the tensors into config.layers. Errors name the tensor or field.
+absl::Status ValidateTransformerWeights(TransformerWeights& weights, const std::string& origin);
+
+// Reads config.json + model.safetensors from `dir` (with or without the base-model prefix,
+// e.g. "bert."); a missing classification head is initialised randomly (seed 0), as HF does.
+absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& dir);
+
+// The model.safetensors bytes under HF's names (prefixed as the ForSequenceClassification /
+// LMHead model saves them; GPT-2's lm_head is tied and not written).
+absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights& weights);
+
+// Writes config.json + model.safetensors into `dir`, each atomically.
+absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir);
+
+// The fp32 weight a stored module weight stands for (widened / dequantized); errors name the tensor.
+absl::StatusOr<torch::Tensor> ModuleWeightFp32(const TransformerWeights& weights, const std::string& module);
+
+// The same for weights known to be valid (throws c10::Error otherwise).
+torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::string& module);
+
+// Input width of a module's weight: hidden, or the kept heads / FFN width for attention.o / ffn.fc2.
+int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module);
+
+// The storage of the policy layer that owns `module` (fp32 for unknown modules).
+const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module);
+
+// The runtime module (eval mode) built from validated weights, on `device`. On the CPU int8 and
+// 4..7-bit linears run ONEDNN int8 kernels; on a GPU they compute with their dequantized weights
+// in fp16 (Int8Linear); fp16-stored and fp32 layers compute in fp32 on both.
+absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, torch::Device device = torch::kCPU);
+
+}  // namespace shrink::worker

@@ -1,0 +1,43 @@
+#include "worker/data/task_data.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "worker/data/text_data.h"
+
+namespace shrink::worker {
+namespace {
+
+bool IsPlainText(const std::string& name) { return absl::EndsWith(name, ".txt"); }
+
+}  // namespace
+
+absl::StatusOr<TaskData> LoadTaskData(const std::string& task, const std::map<std::string, std::string>& files) {
+  TaskData data;
+  data.name = task;
+  if (task == "fashion-mnist") {
+    SHRINK_ASSIGN_OR_RETURN(data.images, ImageDataset::LoadFashionMnist(files));
+    return data;
+  }
+  if (files.empty()) return absl::InvalidArgumentError(absl::StrCat("task ", task, " came without data files"));
+  TextDataset text;
+  if (task == "fortunes-topic") {
+    SHRINK_ASSIGN_OR_RETURN(text, LoadFortunesTopic(files));
+  } else if (task == "fortunes-lm") {
+    SHRINK_ASSIGN_OR_RETURN(text, LoadFortunesLm(files));
+  } else {
+    if (files.size() != 1) {
+      return absl::InvalidArgumentError(absl::StrCat("task file ", task, " must come as one data file, got ", files.size()));
+    }
+    const auto& [name, path] = *files.begin();
+    if (IsPlainText(name)) {
+      SHRINK_ASSIGN_OR_RETURN(text, LoadPlainTextLm(path));
+    } else {
+      SHRINK_ASSIGN_OR_RETURN(text, LoadClassificationFile(path));
+    }
+  }
+  data.text = std::make_shared<const TextDataset>(std::move(text));
+  return data;
+}
+
+}  // namespace shrink::worker

@@ -1,0 +1,182 @@
+#include "worker/service/task_runner.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/blob_upload.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "worker/service/task_result.h"
+#include "worker/data/task_data.h"
+
+namespace shrink::worker {
+namespace {
+
+const char* SplitFor(v1::Task::Kind kind) {
+  return kind == v1::Task::FINALIZE ? "test" : "validation";
+}
+
+// Hard-links (or copies) a cached blob into a model folder under its file name.
+absl::Status PlaceFile(const std::string& blob, const std::string& target) {
+  if (PathExists(target)) return absl::OkStatus();
+  if (::link(blob.c_str(), target.c_str()) == 0) return absl::OkStatus();
+  SHRINK_ASSIGN_OR_RETURN(std::string bytes, ReadFile(blob));
+  return WriteFileAtomic(target, bytes);
+}
+
+}  // namespace
+
+v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics& baseline) {
+  v1::Evaluation e;
+  *e.mutable_candidate() = candidate;
+  *e.mutable_baseline() = baseline;
+  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+  // Language models keep quality when perplexity stays low: retention = baseline / candidate perplexity.
+  e.set_retention(baseline.perplexity() > 0 ? ratio(baseline.perplexity(), candidate.perplexity())
+                                            : ratio(candidate.accuracy(), baseline.accuracy()));
+  e.set_size_ratio(ratio(static_cast<double>(candidate.bytes()), static_cast<double>(baseline.bytes())));
+  e.set_speedup(ratio(baseline.latency_ms(), candidate.latency_ms()));
+  e.set_flops_ratio(ratio(static_cast<double>(candidate.flops()), static_cast<double>(baseline.flops())));
+  e.set_params_ratio(ratio(static_cast<double>(candidate.params()), static_cast<double>(baseline.params())));
+  return e;
+}
+
+TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device)
+    : cache_(cache), eval_options_(eval_options), work_dir_(std::move(work_dir)), device_(std::move(device)) {}
+
+v1::TaskResult TaskRunner::Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                               const RecallFlag* recalled) {
+  absl::Time start = absl::Now();
+  return RunToResult(task, start, [&] { return RunOrError(task, stub, recalled); });
+}
+
+absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                                                      const RecallFlag* recalled) {
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<LoadedModel> loaded, LoadModel(task, stub));
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const TaskData> data, LoadData(task, stub));
+  const std::string split = SplitFor(task.kind());
+  // Evaluations and timings check the recall flag between batches and timed passes.
+  EvalOptions eval = eval_options_;
+  eval.recalled = recalled;
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics baseline, Baseline(*loaded, *data, split, eval));
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
+
+  v1::TaskResult result;
+  if (task.kind() == v1::Task::DESCRIBE) {
+    // The agent's state: shapes plus measured latency shares and per-layer sensitivity.
+    SHRINK_ASSIGN_OR_RETURN(v1::ModelDescription description,
+                            loaded->model->Profile(*data, eval, ProfileOptions()));
+    description.set_bytes(baseline.bytes());
+    *result.mutable_description() = description;
+    *result.mutable_evaluation() = CompareToBaseline(baseline, baseline);
+    return result;
+  }
+  if (task.kind() != v1::Task::EVALUATE && task.kind() != v1::Task::FINALIZE) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown task kind ", task.kind()));
+  }
+  // Candidates distill briefly; the finalized model gets the full budget.
+  ApplyOptions apply;
+  apply.data = *data;
+  apply.distill.max_steps = task.kind() == v1::Task::FINALIZE ? kFinalDistillSteps : kSearchDistillSteps;
+  apply.distill.recalled = recalled;
+  SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<Model> compressed, loaded->model->Apply(task.policy(), apply));
+  SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
+  EvalOptions untimed = eval;
+  untimed.time_latency = false;
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, untimed));
+  // Latency drifts with load (other slots, other processes): time the baseline and the
+  // candidate in alternating passes so that the speedup compares like with like.
+  SHRINK_ASSIGN_OR_RETURN(LatencyPair latency, TimeInterleaved(*loaded->model, *compressed, eval));
+  baseline.set_latency_ms(latency.first_ms);
+  baseline.set_threads(latency.threads);
+  metrics.set_latency_ms(latency.second_ms);
+  metrics.set_threads(latency.threads);
+  *result.mutable_evaluation() = CompareToBaseline(metrics, baseline);
+  if (task.kind() == v1::Task::FINALIZE) {
+    SHRINK_RETURN_IF_ERROR(MakeDirs(work_dir_));
+    SHRINK_ASSIGN_OR_RETURN(std::string out_dir, MakeTempDir("artifact-", work_dir_));
+    absl::Status s = compressed->Save(out_dir);
+    // config.json, model.safetensors and the tokenizer files a transformer carries.
+    std::vector<std::string> names = {"config.json", "model.safetensors"};
+    for (const char* extra : {"vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
+      if (PathExists(absl::StrCat(out_dir, "/", extra))) names.push_back(extra);
+    }
+    for (const std::string& name : names) {
+      if (!s.ok()) break;
+      std::string path = absl::StrCat(out_dir, "/", name);
+      auto ref = DescribeFile(path, name);
+      if (!ref.ok()) {
+        s = ref.status();
+        break;
+      }
+      s = UploadFile(stub, path, *ref);
+      *result.add_artifact_files() = *ref;
+    }
+    RemoveAll(out_dir);
+    SHRINK_RETURN_IF_ERROR(s);
+  }
+  return result;
+}
+
+absl::StatusOr<std::shared_ptr<TaskRunner::LoadedModel>> TaskRunner::LoadModel(
+    const v1::Task& task, v1::WorkerPool::StubInterface* stub) {
+  std::string key;
+  for (const auto& f : task.model_files()) absl::StrAppend(&key, f.name(), "=", f.sha256(), ";");
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = models_.find(key); it != models_.end()) return it->second;
+  // A folder per model, its files linked from the blob cache under their names.
+  std::string dir = absl::StrCat(work_dir_, "/models/", Sha256Hex(key).substr(0, 16));
+  SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
+  for (const auto& f : task.model_files()) {
+    if (f.name().empty() || f.name().find('/') != std::string::npos || f.name()[0] == '.') {
+      return absl::InvalidArgumentError(absl::StrCat("model file name '", f.name(), "' is not a plain name"));
+    }
+    SHRINK_ASSIGN_OR_RETURN(std::string blob, cache_->Get(f, stub));
+    SHRINK_RETURN_IF_ERROR(PlaceFile(blob, absl::StrCat(dir, "/", f.name())));
+  }
+  auto loaded = std::make_shared<LoadedModel>();
+  SHRINK_ASSIGN_OR_RETURN(loaded->model, Model::Load(dir, device_));
+  models_[key] = loaded;
+  return loaded;
+}
+
+absl::StatusOr<std::shared_ptr<const TaskData>> TaskRunner::LoadData(const v1::Task& task,
+                                                                      v1::WorkerPool::StubInterface* stub) {
+  const std::string& name = task.task().name();
+  std::string key = name;
+  for (const auto& f : task.task().data_files()) absl::StrAppend(&key, ";", f.name(), "=", f.sha256());
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = datasets_.find(key); it != datasets_.end()) return it->second;
+  // Data comes as blobs from the client; a job without data files uses the
+  // Debian packages installed on this worker (built-in tasks only).
+  std::map<std::string, std::string> files;
+  if (task.task().data_files_size() == 0) {
+    if (IsUserTaskFile(name)) return absl::InvalidArgumentError(absl::StrCat("task '", name, "' came without its data file"));
+    SHRINK_ASSIGN_OR_RETURN(files, LocalTaskFiles(name));
+  } else {
+    for (const auto& f : task.task().data_files()) {
+      SHRINK_ASSIGN_OR_RETURN(files[f.name()], cache_->Get(f, stub));
+    }
+  }
+  SHRINK_ASSIGN_OR_RETURN(TaskData data, LoadTaskData(name, files));
+  auto shared = std::make_shared<const TaskData>(std::move(data));
+  datasets_[key] = shared;
+  return shared;
+}
+
+absl::StatusOr<v1::Metrics> TaskRunner::Baseline(LoadedModel& loaded, const TaskData& data,
+                                                 const std::string& split, const EvalOptions& eval) {
+  std::lock_guard<std::mutex> lock(loaded.mu);
+  auto it = loaded.baseline_by_split.find(split);
+  if (it != loaded.baseline_by_split.end()) return it->second;
+  // A recalled task's CANCELLED is not cached: the next task measures again.
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics full, loaded.model->Evaluate(data, split, eval));
+  loaded.baseline_by_split[split] = full;
+  return full;
+}
+
+}  // namespace shrink::worker

@@ -1,0 +1,62 @@
+// Runs one task from the coordinator: describe a model, evaluate a policy,
+// or finalize the best policy into an artifact.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "shrink/v1/worker_pool.grpc.pb.h"
+#include "worker/service/blob_cache.h"
+#include "worker/model/model.h"
+
+namespace shrink::worker {
+
+// The candidate's metrics next to the baseline's, with the ratios filled in.
+v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics& baseline);
+
+// Thread-safe: a worker runs one task per slot concurrently. Loaded models,
+// datasets and baseline accuracies are cached across tasks.
+class TaskRunner {
+ public:
+  // `work_dir` holds materialised model folders and artifacts being uploaded; models load
+  // onto `device` ("cpu" or "cuda:N", validated by the caller).
+  TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device = "cpu");
+
+  // Runs `task`, fetching blobs and uploading artifacts through `stub`.
+  // Never throws; failures come back as a result with ok = false and the error. Once
+  // `recalled` is set, the task stops at its next check (between stages and distillation
+  // steps) with a CANCELLED error.
+  v1::TaskResult Run(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                     const RecallFlag* recalled = nullptr);
+
+ private:
+  struct LoadedModel {
+    std::unique_ptr<Model> model;
+    std::mutex mu;                               // guards baseline_by_split
+    std::map<std::string, v1::Metrics> baseline_by_split;  // accuracy is deterministic: measured once
+  };
+
+  absl::StatusOr<v1::TaskResult> RunOrError(const v1::Task& task, v1::WorkerPool::StubInterface* stub,
+                                            const RecallFlag* recalled);
+  absl::StatusOr<std::shared_ptr<LoadedModel>> LoadModel(const v1::Task& task,
+                                                         v1::WorkerPool::StubInterface* stub);
+  absl::StatusOr<std::shared_ptr<const TaskData>> LoadData(const v1::Task& task,
+                                                          v1::WorkerPool::StubInterface* stub);
+  // The uncompressed model's metrics on `split`, measured once per model and split
+  // (candidates re-time its latency beside their own, see TimeInterleaved).
+  absl::StatusOr<v1::Metrics> Baseline(LoadedModel& loaded, const TaskData& data,
+                                       const std::string& split, const EvalOptions& eval);
+
+  BlobCache* const cache_;
+  const EvalOptions eval_options_;
+  const std::string work_dir_;
+  const std::string device_;
+  std::mutex mu_;  // guards the two caches; loading happens under it (rare, and avoids double loads)
+  std::map<std::string, std::shared_ptr<LoadedModel>> models_;            // by weights digest
+  std::map<std::string, std::shared_ptr<const TaskData>> datasets_;  // by task name and data digests
+};
+
+}  // namespace shrink::worker
