@@ -14,9 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "worker/compress/quantize/groupwise_quantize.h"
+#include "worker/checkpoint/packed_weight.h"
 #include "worker/nn/group_linear.h"
-#include "worker/compress/quantize/group_quant.h"
-#include "worker/nn/int8_linear.h"
+#include "worker/checkpoint/int8_weight.h"
 
 namespace {
 

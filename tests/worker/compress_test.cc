@@ -12,7 +12,6 @@
 #include "tests/worker/model_test_util.h"
 #include "worker/compress/cnn_compress.h"
 #include "worker/data/fashion_mnist.h"
-#include "worker/nn/int8_linear.h"
 #include "worker/checkpoint/safetensors.h"
 
 namespace shrink::worker {

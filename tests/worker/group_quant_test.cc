@@ -1,6 +1,7 @@
 // Group-wise 4–7-bit quantization: bit packing, min-max error bound, GPTQ vs
 // round-to-nearest on correlated inputs, byte accounting, the linear layer.
-#include "worker/compress/quantize/group_quant.h"
+#include "worker/compress/quantize/groupwise_quantize.h"
+#include "worker/checkpoint/packed_weight.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,7 +10,6 @@
 #include <random>
 #include <vector>
 
-#include "worker/nn/group_linear.h"
 
 namespace shrink::worker {
 namespace {

@@ -12,7 +12,7 @@
 #include "tests/worker/transformer_test_util.h"
 #include "worker/compress/cnn_compress.h"
 #include "worker/data/fashion_mnist.h"
-#include "worker/compress/quantize/group_quant.h"
+#include "worker/checkpoint/packed_weight.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/compress/transformer_compress.h"
 

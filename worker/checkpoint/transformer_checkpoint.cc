@@ -9,8 +9,9 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "worker/checkpoint/cnn_checkpoint.h"
-#include "worker/nn/group_linear.h"
-#include "worker/compress/quantize/group_quant.h"
+#include "worker/checkpoint/packed_weight.h"
+#include "worker/nn/int8_linear.h"
+#include "worker/checkpoint/int8_weight.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/checkpoint/safetensors_torch.h"
 

@@ -7,8 +7,10 @@
 #include "common/status.h"
 #include "worker/compress/distill/cnn_distill.h"
 #include "worker/compress/distill/distill.h"
-#include "worker/nn/group_linear.h"
-#include "worker/compress/quantize/group_quant.h"
+#include "worker/compress/quantize/groupwise_quantize.h"
+#include "worker/checkpoint/packed_weight.h"
+#include "worker/nn/int8_linear.h"
+#include "worker/checkpoint/int8_weight.h"
 #include "worker/compress/transformer_compress.h"
 
 namespace shrink::worker {

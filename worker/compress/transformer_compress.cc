@@ -8,11 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "common/policy.h"
 #include "common/status.h"
-#include "worker/nn/group_linear.h"
-#include "worker/compress/quantize/group_quant.h"
+#include "worker/compress/quantize/groupwise_quantize.h"
+#include "worker/checkpoint/packed_weight.h"
+#include "worker/checkpoint/int8_weight.h"
 #include "worker/compress/distill/distill.h"
 #include "worker/compress/distill/transformer_distill.h"
-#include "worker/nn/int8_linear.h"
 
 namespace shrink::worker {
 namespace {

@@ -1,5 +1,5 @@
-// Symmetric int8 weight quantization and a linear layer computed by LibTorch's
-// dynamic-quantized int8 kernels on the ONEDNN engine (internal: pulls in torch).
+// A linear layer computed by LibTorch's dynamic-quantized int8 kernels on the
+// ONEDNN engine, for weights stored as in checkpoint/int8_weight.h (internal: pulls in torch).
 // ONEDNN's quantized linear is CPU-only: on a GPU the same stored int8 weight
 // (same bytes on disk) is dequantized once into an fp16 weight on the device.
 #pragma once
@@ -11,23 +11,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "worker/checkpoint/int8_weight.h"
 
 namespace shrink::worker {
-
-// An int8 weight and its fp32 scales: real value = values * scale (zero point 0).
-struct QuantizedWeight {
-  torch::Tensor values;  // int8, the weight's shape
-  torch::Tensor scales;  // float32, [out] per output channel or [1] per tensor
-};
-
-// Quantizes `weight` ([out, ...]) symmetrically with one scale per output channel.
-QuantizedWeight QuantizePerChannel(const torch::Tensor& weight);
-
-// Quantizes `weight` symmetrically with one scale for the whole tensor.
-QuantizedWeight QuantizePerTensor(const torch::Tensor& weight);
-
-// The fp32 weight a quantized one stands for.
-torch::Tensor Dequantize(const QuantizedWeight& weight);
 
 // Selects the ONEDNN quantized engine; error when this LibTorch lacks it.
 absl::Status UseOnednnEngine();

@@ -1,7 +1,4 @@
-#include "worker/compress/quantize/group_quant.h"
-
-#include <c10/util/Half.h>
-#include <torch/torch.h>
+#include "worker/compress/quantize/groupwise_quantize.h"
 
 #include <algorithm>
 #include <cmath>
@@ -185,56 +182,6 @@ absl::StatusOr<Unpacked> QuantizeGptq(FloatMatrixView weight, FloatMatrixView x,
 
 }  // namespace
 
-int64_t NumGroups(int64_t in, int64_t group_size) { return (in + group_size - 1) / group_size; }
-
-int64_t PackedCodeBytes(int64_t count, int bits) { return (count * bits + 7) / 8; }
-
-int64_t PackedBytes(int64_t out, int64_t in, int bits, int64_t group_size) {
-  return PackedCodeBytes(out * in, bits) + 2 * 2 * out * NumGroups(in, group_size);
-}
-
-uint16_t FloatToHalfBits(float value) { return c10::Half(value).x; }
-
-float HalfBitsToFloat(uint16_t bits) { return static_cast<float>(c10::Half(bits, c10::Half::from_bits())); }
-
-absl::StatusOr<std::vector<uint8_t>> PackCodes(const std::vector<uint8_t>& codes, int bits) {
-  if (bits < 1 || bits > 8) return absl::InvalidArgumentError(absl::StrCat("PackCodes: bits must be 1..8, got ", bits));
-  const int64_t count = static_cast<int64_t>(codes.size());
-  std::vector<uint8_t> packed(PackedCodeBytes(count, bits), 0);
-  for (int64_t k = 0; k < count; ++k) {
-    const uint32_t v = codes[k];
-    if (v >> bits) {
-      return absl::InvalidArgumentError(absl::StrCat("PackCodes: code ", v, " at index ", k, " needs more than ", bits,
-                                                     " bits"));
-    }
-    const int64_t bit = k * bits, byte = bit >> 3;
-    const int offset = static_cast<int>(bit & 7);
-    packed[byte] |= static_cast<uint8_t>(v << offset);
-    if (offset + bits > 8) packed[byte + 1] |= static_cast<uint8_t>(v >> (8 - offset));
-  }
-  return packed;
-}
-
-absl::StatusOr<std::vector<uint8_t>> UnpackCodes(const std::vector<uint8_t>& packed, int64_t count, int bits) {
-  if (bits < 1 || bits > 8) {
-    return absl::InvalidArgumentError(absl::StrCat("UnpackCodes: bits must be 1..8, got ", bits));
-  }
-  if (count < 0 || static_cast<int64_t>(packed.size()) != PackedCodeBytes(count, bits)) {
-    return absl::InvalidArgumentError(absl::StrCat("UnpackCodes: ", count, " codes of ", bits, " bits need ",
-                                                   PackedCodeBytes(count, bits), " bytes, got ", packed.size()));
-  }
-  std::vector<uint8_t> codes(count);
-  const uint32_t mask = (1u << bits) - 1;
-  const int64_t n = static_cast<int64_t>(packed.size());
-  for (int64_t k = 0; k < count; ++k) {
-    const int64_t bit = k * bits, byte = bit >> 3;
-    uint32_t window = packed[byte];
-    if (byte + 1 < n) window |= static_cast<uint32_t>(packed[byte + 1]) << 8;
-    codes[k] = static_cast<uint8_t>((window >> (bit & 7)) & mask);
-  }
-  return codes;
-}
-
 absl::StatusOr<PackedGroupWeight> QuantizeGroupwise(FloatMatrixView weight, const GroupQuantOptions& options,
                                                     FloatMatrixView calibration) {
   SHRINK_RETURN_IF_ERROR(CheckOptions(options));
@@ -273,51 +220,27 @@ absl::StatusOr<PackedGroupWeight> QuantizeGroupwise(FloatMatrixView weight, cons
   return packed;
 }
 
-absl::Status ValidatePackedGroupWeight(const PackedGroupWeight& w) {
-  if (w.bits < 4 || w.bits > 7) return absl::InvalidArgumentError(absl::StrCat("packed weight: bits = ", w.bits, ", must be 4..7"));
-  if (w.out <= 0 || w.in <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("packed weight: shape ", w.out, "x", w.in, " must be positive"));
+absl::StatusOr<PackedGroupWeight> QuantizeTensorGroupwise(const torch::Tensor& weight, int bits, int64_t group_size,
+                                                          const torch::Tensor& calibration) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = weight.detach().to(torch::kFloat32).reshape({weight.size(0), -1}).contiguous();
+  GroupQuantOptions options;
+  options.bits = bits;
+  options.group_size = group_size;
+  FloatMatrixView calib;
+  torch::Tensor x;
+  if (calibration.defined() && calibration.numel() > 0) {
+    x = calibration.detach().to(torch::kFloat32).contiguous();
+    calib = {x.data_ptr<float>(), x.size(0), x.size(1)};
   }
-  if (w.group_size <= 0) return absl::InvalidArgumentError(absl::StrCat("packed weight: group_size = ", w.group_size));
-  const int64_t code_bytes = PackedCodeBytes(w.out * w.in, w.bits);
-  if (static_cast<int64_t>(w.codes.size()) != code_bytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("packed weight: codes has ", w.codes.size(), " bytes, expected ", code_bytes));
-  }
-  const int64_t params = w.out * NumGroups(w.in, w.group_size);
-  if (static_cast<int64_t>(w.scales.size()) != params) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("packed weight: scales has ", w.scales.size(), " entries, expected ", params));
-  }
-  if (static_cast<int64_t>(w.zeros.size()) != params) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("packed weight: zeros has ", w.zeros.size(), " entries, expected ", params));
-  }
-  for (int64_t i = 0; i < params; ++i) {
-    const float s = HalfBitsToFloat(w.scales[i]), z = HalfBitsToFloat(w.zeros[i]);
-    if (!(s > 0) || !std::isfinite(s)) {
-      return absl::InvalidArgumentError(absl::StrCat("packed weight: scales[", i, "] = ", s, " must be finite and > 0"));
-    }
-    if (!std::isfinite(z)) return absl::InvalidArgumentError(absl::StrCat("packed weight: zeros[", i, "] is not finite"));
-  }
-  return absl::OkStatus();
+  return QuantizeGroupwise({w.data_ptr<float>(), w.size(0), w.size(1)}, options, calib);
 }
 
-absl::StatusOr<std::vector<float>> DequantizeGroupwise(const PackedGroupWeight& w) {
-  SHRINK_RETURN_IF_ERROR(ValidatePackedGroupWeight(w));
-  SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, UnpackCodes(w.codes, w.out * w.in, w.bits));
-  const int64_t groups = NumGroups(w.in, w.group_size);
-  std::vector<float> result(w.out * w.in);
-  for (int64_t r = 0; r < w.out; ++r) {
-    for (int64_t g = 0; g < groups; ++g) {
-      const float s = HalfBitsToFloat(w.scales[r * groups + g]), z = HalfBitsToFloat(w.zeros[r * groups + g]);
-      const int64_t end = std::min(w.in, (g + 1) * w.group_size);
-      for (int64_t c = g * w.group_size; c < end; ++c) {
-        result[r * w.in + c] = (static_cast<float>(codes[r * w.in + c]) - z) * s;
-      }
-    }
-  }
-  return result;
+torch::Tensor SubsampleRows(const torch::Tensor& inputs, int64_t max_rows) {
+  torch::Tensor x = inputs.detach().to(torch::kFloat32);
+  if (x.size(0) <= max_rows) return x.contiguous();
+  torch::Tensor index = torch::linspace(0, static_cast<double>(x.size(0) - 1), max_rows).round().to(torch::kInt64);
+  return x.index_select(0, index).contiguous();
 }
 
 }  // namespace shrink::worker

@@ -1,8 +1,10 @@
-// Group-wise 4–7-bit weight-only quantization (issue 4, item 3): asymmetric
-// min-max scales per (row, group), optional GPTQ error correction from
-// calibration inputs, codes bit-packed so the stored bytes really shrink.
-// Torch-free API (plain vectors); the implementation uses LibTorch internally.
+// Group-wise 4–7-bit weights as checkpoints store them: codes bit-packed LSB-first
+// so the stored bytes really shrink, fp16 scales and zero points per (row, group);
+// plain vectors and the tensors a checkpoint holds. How weights get quantized into
+// this form (RTN, GPTQ) is worker/compress/quantize/groupwise_quantize.h (internal: pulls in torch).
 #pragma once
+
+#include <torch/torch.h>
 
 #include <cstdint>
 #include <vector>
@@ -32,14 +34,6 @@ struct PackedGroupWeight {
   std::vector<uint16_t> zeros;  // fp16 bit patterns (real-valued zero points), same shape as scales
 };
 
-// Options of QuantizeGroupwise.
-struct GroupQuantOptions {
-  int bits = 4;               // 4..7 bits per weight
-  int64_t group_size = 128;   // columns sharing one scale and zero point
-  double damping = 0.01;      // GPTQ: added to H's diagonal as a fraction of its mean diagonal
-  int64_t block_size = 128;   // GPTQ: columns per lazy batch update
-};
-
 // Groups per row: ceil(in / group_size).
 int64_t NumGroups(int64_t in, int64_t group_size);
 
@@ -55,12 +49,6 @@ absl::StatusOr<std::vector<uint8_t>> PackCodes(const std::vector<uint8_t>& codes
 // Unpacks `count` codes of `bits` bits; error when `packed` has the wrong length.
 absl::StatusOr<std::vector<uint8_t>> UnpackCodes(const std::vector<uint8_t>& packed, int64_t count, int bits);
 
-// Quantizes `weight` [out, in]. Without calibration inputs (calibration.data == nullptr)
-// it rounds each weight to the nearest level of its group's min-max grid (RTN); with
-// inputs X [n, in] it runs GPTQ (Frantar et al. 2022, Alg. 1) on H = 2 XᵀX / n.
-absl::StatusOr<PackedGroupWeight> QuantizeGroupwise(FloatMatrixView weight, const GroupQuantOptions& options,
-                                                    FloatMatrixView calibration = {});
-
 // Checks that a packed weight's fields agree (bits, sizes of codes/scales/zeros); names the field.
 absl::Status ValidatePackedGroupWeight(const PackedGroupWeight& weight);
 
@@ -70,5 +58,27 @@ absl::StatusOr<std::vector<float>> DequantizeGroupwise(const PackedGroupWeight& 
 // fp16 <-> fp32 helpers for the stored scales and zero points.
 uint16_t FloatToHalfBits(float value);
 float HalfBitsToFloat(uint16_t bits);
+
+// A packed weight as the three tensors a checkpoint stores: codes U8 [bytes], scales and
+// zero points F16 [out, groups].
+struct PackedTensors {
+  torch::Tensor packed, scales, zeros;
+};
+
+// The stored tensors of a packed weight.
+PackedTensors ToTensors(const PackedGroupWeight& weight);
+
+// The packed weight [out, in] that stored tensors stand for; errors name `what` and the bad tensor.
+absl::StatusOr<PackedGroupWeight> FromTensors(const PackedTensors& tensors, int64_t out, int64_t in, int bits,
+                                              int64_t group_size, const std::string& what);
+
+// The fp32 weight [out, in] a packed weight stands for.
+absl::StatusOr<torch::Tensor> DequantizedTensor(const PackedGroupWeight& weight);
+
+// Stacks packed weights of equal in/bits/group size by rows (GPT-2's fused c_attn).
+absl::StatusOr<PackedGroupWeight> ConcatRows(const std::vector<PackedGroupWeight>& parts);
+
+// Splits a packed weight into `parts` equal row blocks; error when rows do not divide.
+absl::StatusOr<std::vector<PackedGroupWeight>> SplitRows(const PackedGroupWeight& weight, int parts);
 
 }  // namespace shrink::worker
