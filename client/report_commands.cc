@@ -10,10 +10,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/command_util.h"
+#include "client/remote/command_util.h"
 #include "client/commands.h"
-#include "client/coordinator_client.h"
-#include "client/report_html.h"
+#include "client/remote/coordinator_client.h"
+#include "client/remote/report_html.h"
 #include "common/channel.h"
 #include "common/files.h"
 #include "common/metrics_http.h"
