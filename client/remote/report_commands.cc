@@ -11,7 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/remote/command_util.h"
-#include "client/commands.h"
+#include "client/remote/commands.h"
 #include "client/remote/coordinator_client.h"
 #include "client/remote/report_html.h"
 #include "common/channel.h"
