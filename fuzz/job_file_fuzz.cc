@@ -1,4 +1,4 @@
-// Fuzz target: the job-file parser (client/job_file) behind `shrink submit`.
+// Fuzz target: the job-file parser (client/remote/job_file) behind `shrink submit`.
 // The parser reads a path, so each input goes through one temporary file.
 #include <unistd.h>
 
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "client/job_file.h"
+#include "client/remote/job_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/shrink-job-fuzz-" + std::to_string(getpid()) + ".yaml";

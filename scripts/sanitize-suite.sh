@@ -17,9 +17,9 @@ jobs="${JOBS:-2}"
 nice_level="${NICE:-10}"
 timeout="${TEST_TIMEOUT:-3600}"
 
-# Everything ctest runs: the test binaries, the three programs they start, the
+# Everything ctest runs: the test binaries, the four programs they start, the
 # fuzz targets' corpus replays.
-targets=(bin/shrink bin/shrink-coordinator bin/shrink-worker
+targets=(bin/shrink bin/shrink-torch bin/shrink-coordinator bin/shrink-worker
          bin/common_test bin/agent_test bin/worker_test bin/server_test bin/integration_test
          bin/deploy_test bin/fuzz_policy bin/fuzz_job_file bin/fuzz_safetensors bin/fuzz_wordpiece
          bin/fuzz_byte_bpe bin/fuzz_transformer_config)

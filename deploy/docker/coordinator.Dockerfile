@@ -14,8 +14,8 @@ RUN bash -c 'sed -n "/^PACKAGES=(/,/^)/p" scripts/install-deps.sh > /tmp/package
     && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHRINK_BUILD_TESTS=OFF \
-    && cmake --build /build --target shrink-coordinator shrink \
-    && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-coordinator /build/bin/shrink
+    && cmake --build /build --target shrink-coordinator shrink shrink-torch \
+    && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-coordinator /build/bin/shrink /build/bin/shrink-torch
 
 # --- runtime: slim Debian, the binaries and the shared libraries they load.
 FROM debian:bookworm-slim

@@ -12,8 +12,8 @@ RUN bash -c 'sed -n "/^PACKAGES=(/,/^)/p" scripts/install-deps.sh > /tmp/package
     && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHRINK_BUILD_TESTS=OFF \
-    && cmake --build /build --target shrink-worker shrink \
-    && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-worker /build/bin/shrink
+    && cmake --build /build --target shrink-worker shrink shrink-torch \
+    && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-worker /build/bin/shrink /build/bin/shrink-torch
 
 FROM debian:bookworm-slim
 # libopenblas0-openmp: without it LibTorch falls back to reference BLAS (~25x slower).

@@ -25,8 +25,8 @@ RUN python3 -m venv /torch && /torch/bin/pip install --no-cache-dir \
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHRINK_BUILD_TESTS=OFF -DSHRINK_WITH_CUDA=ON \
       -DCMAKE_PREFIX_PATH="$(/torch/bin/python -c 'import torch; print(torch.utils.cmake_prefix_path)')" \
-    && cmake --build /build --target shrink-worker shrink \
-    && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-worker /build/bin/shrink
+    && cmake --build /build --target shrink-worker shrink shrink-torch \
+    && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-worker /build/bin/shrink /build/bin/shrink-torch
 
 # Ubuntu 24.04's glibc (2.39) runs binaries built on bookworm (2.36); every other
 # library the binaries load is copied from the build stage by collect-libs.sh.

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <regex>
 
-#include "client/report.h"
-#include "client/report_html.h"
+#include "client/remote/report.h"
+#include "client/remote/report_html.h"
 #include "common/files.h"
 #include "tests/test_util/local_cluster.h"
 

@@ -5,7 +5,7 @@
 
 #include <map>
 
-#include "client/coordinator_client.h"
+#include "client/remote/coordinator_client.h"
 #include "worker/data/text_data.h"
 
 namespace shrink::client {

@@ -1,5 +1,5 @@
-// Commands that drive jobs on a coordinator: compress (remote or embedded),
-// submit, watch, status, list, cancel, fetch.
+// Commands that drive jobs on a coordinator: compress (remote, or embedded on the
+// service the caller starts), submit, watch, status, list, cancel, fetch.
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,12 +7,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/commands.h"
-#include "client/command_util.h"
-#include "client/coordinator_client.h"
-#include "client/embedded.h"
-#include "client/job_file.h"
-#include "client/report.h"
+#include "client/remote/commands.h"
+#include "client/remote/command_util.h"
+#include "client/remote/coordinator_client.h"
+#include "client/remote/job_file.h"
+#include "client/remote/report.h"
 #include "common/channel.h"
 #include "common/status.h"
 
@@ -45,10 +44,9 @@ struct JobCommand {
   std::string id;
 };
 
-}  // namespace
-
-int RunCompress(int argc, char** argv) {
-  const std::vector<FlagSpec> flags = {
+// The flags of `shrink compress`, remote and embedded.
+std::vector<FlagSpec> CompressFlags() {
+  return {
       {"model", "model folder: config.json + model.safetensors (required)", ""},
       {"task", "task: fashion-mnist", "fashion-mnist"},
       {"target-size", "largest size allowed, as a fraction of the model's bytes", "0.25"},
@@ -69,6 +67,17 @@ int RunCompress(int argc, char** argv) {
       {"request-id", "makes a retried submission idempotent", ""},
       kHelpFlag,
   };
+}
+
+}  // namespace
+
+bool CompressRunsEmbedded(int argc, char** argv) {
+  auto args = Args::Parse(argc, argv, 0, CompressFlags());
+  return args.ok() && !args->GetBool("help") && !args->Has("coordinator");
+}
+
+int RunCompress(int argc, char** argv, const EmbeddedStarter& start_embedded) {
+  const std::vector<FlagSpec> flags = CompressFlags();
   const std::string synopsis =
       "shrink compress --model DIR [--task SPEC] [--target-size F] [--min-retention F] [--budget N] "
       "[--search ddpg|uniform|random|evolution] [--seed N] [--init-agent JOB_ID] [--coordinator HOST:PORT] "
@@ -80,7 +89,6 @@ int RunCompress(int argc, char** argv) {
   std::string out = args->Get("out");
   if (out.empty()) out = absl::StrCat(request.model_dir, "-shrunk");
 
-  std::unique_ptr<EmbeddedService> embedded;
   std::shared_ptr<grpc::Channel> channel;
   if (args->Has("coordinator")) {
     auto connected = Connect(*args);
@@ -97,10 +105,13 @@ int RunCompress(int argc, char** argv) {
     options.workers = static_cast<int>(*workers);
     options.slots_per_worker = static_cast<int>(*slots);
     options.threads_per_task = static_cast<int>(*threads);
-    auto service = EmbeddedService::Start(options);
-    if (!service.ok()) return Failure(service.status());
-    embedded = std::move(*service);
-    channel = embedded->channel();
+    if (!start_embedded) {
+      return Failure(absl::FailedPreconditionError(
+          "compress without --coordinator runs the job in this process, which needs the local runtime (LibTorch)"));
+    }
+    auto started = start_embedded(options);
+    if (!started.ok()) return Failure(started.status());
+    channel = *started;
   }
   CoordinatorClient client(channel);
   auto job = RunJob(client, request, out, !args->GetBool("json"));

@@ -1,4 +1,4 @@
-#include "client/job_file.h"
+#include "client/remote/job_file.h"
 
 #include <yaml-cpp/yaml.h>
 

@@ -1,4 +1,4 @@
-#include "client/report.h"
+#include "client/remote/report.h"
 
 #include <nlohmann/json.hpp>
 

@@ -10,23 +10,19 @@
 #include <grpcpp/channel.h>
 
 #include "absl/status/statusor.h"
+#include "client/remote/commands.h"
 #include "server/coordinator_server.h"
 #include "worker/service/worker_loop.h"
 #include "worker/service/worker_metrics.h"
 
 namespace shrink::client {
 
-struct EmbeddedOptions {
-  std::string state_dir;  // empty = a temporary folder removed on exit
-  int workers = 1;
-  int slots_per_worker = 2;
-  int threads_per_task = 1;  // intra-op threads per running task
-};
-
 // Owns the in-process coordinator and worker threads; stops them on destruction.
 class EmbeddedService {
  public:
+  // Starts the coordinator and `options.workers` worker threads in this process.
   static absl::StatusOr<std::unique_ptr<EmbeddedService>> Start(const EmbeddedOptions& options);
+  // Stops the workers and the coordinator; removes a temporary state folder.
   ~EmbeddedService();
 
   // A channel for CoordinatorClient.

@@ -1,5 +1,5 @@
-// Commands that work on local files without a coordinator: train, eval, and
-// the end-to-end demo (which runs embedded).
+// Commands that work on local files without a coordinator: train, eval, init, apply,
+// and the end-to-end demo (which runs embedded).
 #include <cstdlib>
 #include <iostream>
 
@@ -8,11 +8,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/command_util.h"
-#include "client/commands.h"
-#include "client/coordinator_client.h"
-#include "client/embedded.h"
-#include "client/report.h"
+#include "client/local/commands.h"
+#include "client/local/embedded.h"
+#include "client/remote/command_util.h"
+#include "client/remote/coordinator_client.h"
+#include "client/remote/report.h"
 #include "common/files.h"
 #include "common/policy.h"
 #include "common/status.h"
@@ -21,7 +21,7 @@
 #include "worker/data/task_data.h"
 #include "worker/service/task_runner.h"
 
-namespace shrink::client {
+namespace shrink::client::local {
 namespace {
 
 const FlagSpec kHelpFlag = {"help", "show this help", "", true};
@@ -380,4 +380,4 @@ int RunDemo(int argc, char** argv) {
   return 0;
 }
 
-}  // namespace shrink::client
+}  // namespace shrink::client::local

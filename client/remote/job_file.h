@@ -4,7 +4,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "client/coordinator_client.h"
+#include "client/remote/coordinator_client.h"
 
 namespace shrink::client {
 

@@ -1,4 +1,4 @@
-#include "client/command_util.h"
+#include "client/remote/command_util.h"
 
 #include <cstdlib>
 
@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/report.h"
+#include "client/remote/report.h"
 #include "common/status.h"
 
 namespace shrink::client {

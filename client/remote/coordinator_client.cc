@@ -1,4 +1,4 @@
-#include "client/coordinator_client.h"
+#include "client/remote/coordinator_client.h"
 
 #include <grpcpp/client_context.h>
 

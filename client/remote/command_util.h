@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "client/coordinator_client.h"
+#include "client/remote/coordinator_client.h"
 #include "common/args.h"
 
 namespace shrink::client {

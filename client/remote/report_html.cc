@@ -1,4 +1,4 @@
-#include "client/report_html.h"
+#include "client/remote/report_html.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
-#include "client/report.h"
+#include "client/remote/report.h"
 #include "common/policy.h"
 
 namespace shrink::client {

@@ -1,4 +1,4 @@
-#include "client/embedded.h"
+#include "client/local/embedded.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"

@@ -33,15 +33,21 @@ struct CompressRequest {
 // Thread-compatible; one per command.
 class CoordinatorClient {
  public:
+  // A client of the coordinator behind `channel` (remote or in-process).
   explicit CoordinatorClient(std::shared_ptr<grpc::Channel> channel);
 
   // Uploads the model files and the task's data (skipping blobs the
   // coordinator already has) and returns the job spec that names them.
   absl::StatusOr<v1::JobSpec> PrepareSpec(const CompressRequest& request);
+  // Submits a prepared spec; returns the new (or, for a repeated request id, the existing) job.
   absl::StatusOr<v1::Job> Submit(const v1::JobSpec& spec);
+  // The job `id` as the coordinator has it now.
   absl::StatusOr<v1::Job> Get(const std::string& id);
+  // Every job the caller may see.
   absl::StatusOr<std::vector<v1::Job>> List();
+  // Cancels the job `id`; returns it in its new state.
   absl::StatusOr<v1::Job> Cancel(const std::string& id);
+  // The evaluated candidates of the job `id` (for `shrink report`).
   absl::StatusOr<std::vector<v1::CandidateSummary>> Candidates(const std::string& id);
   // Calls `on_event` for every progress event until the job ends; returns
   // the final job. Reconnects if the stream breaks while the job runs.
