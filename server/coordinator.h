@@ -199,9 +199,6 @@ class Coordinator {
   std::thread finish_thread_;
 };
 
-// The lower-case name of a job state ("searching").
-std::string JobStateName(v1::JobState state);
-
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsTerminal(v1::JobState state);
 
