@@ -5,7 +5,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/files.h"
+#include "common/pem.h"
 #include "common/status.h"
 
 namespace shrink {
@@ -23,15 +23,6 @@ grpc::ChannelArguments BaseArguments(bool own_connection) {
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 5000);
   if (own_connection) args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return args;
-}
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  auto pem = ReadFile(path);
-  if (!pem.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": ", pem.status().message()));
-  if (pem->find("-----BEGIN ") == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not a PEM file"));
-  }
-  return pem;
 }
 
 }  // namespace

@@ -3,23 +3,10 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/files.h"
+#include "common/pem.h"
 #include "common/status.h"
 
 namespace shrink {
-namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  auto pem = ReadFile(path);
-  if (!pem.ok()) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": ", pem.status().message()));
-  if (pem->find("-----BEGIN ") == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not a PEM file"));
-  }
-  return pem;
-}
-
-}  // namespace
-
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const ServerTlsOptions& options) {
   if (options.cert.empty() != options.key.empty()) {
     return absl::InvalidArgumentError("--tls-cert and --tls-key go together");

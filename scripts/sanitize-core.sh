@@ -9,7 +9,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-/tmp/shrink-sanitize-core}"
 mkdir -p "$out/gen"
 protoc --proto_path="$root/proto" --cpp_out="$out/gen" "$root/proto/shrink/v1/types.proto"
-sources=("$root/server/commit_queue.cc" "$root/server/job_store.cc" "$root/common/files.cc"
+sources=("$root/server/storage/commit_queue.cc" "$root/server/storage/job_store.cc" "$root/common/files.cc"
          "$root/common/status.cc" "$out/gen/shrink/v1/types.pb.cc"
          "$root/tests/server/commit_queue_test.cc" "$root/tests/server/job_store_test.cc")
 libs=(-lgmock -lgtest_main -lgtest -lsqlite3 -lprotobuf -lgrpc++ -lgpr

@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "agent/reward.h"
+#include "common/api_names.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/policy.h"
@@ -39,28 +40,7 @@ bool IsBetter(const v1::CandidateSummary& a, const v1::CandidateSummary& b) {
   return a.reward() > b.reward();
 }
 
-const char* KindName(v1::Task::Kind kind) {
-  switch (kind) {
-    case v1::Task::DESCRIBE: return "describe";
-    case v1::Task::EVALUATE: return "evaluate";
-    case v1::Task::FINALIZE: return "finalize";
-    default: return "unknown";
-  }
-}
-
 }  // namespace
-
-std::string JobStateName(v1::JobState state) {
-  switch (state) {
-    case v1::QUEUED: return "queued";
-    case v1::SEARCHING: return "searching";
-    case v1::FINALIZING: return "finalizing";
-    case v1::SUCCEEDED: return "succeeded";
-    case v1::FAILED: return "failed";
-    case v1::CANCELLED: return "cancelled";
-    default: return "unspecified";
-  }
-}
 
 bool IsTerminal(v1::JobState state) {
   return state == v1::SUCCEEDED || state == v1::FAILED || state == v1::CANCELLED;
@@ -872,7 +852,7 @@ void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
                                     const v1::Policy& policy, int64_t candidate_id) {
   PendingTask pending;
   v1::Task& task = pending.task;
-  task.set_task_id(absl::StrCat(runtime.job.id(), "-", KindName(kind), "-",
+  task.set_task_id(absl::StrCat(runtime.job.id(), "-", TaskKindName(kind), "-",
                                 candidate_id >= 0 ? candidate_id : 0, "-", ++next_task_number_));
   task.set_job_id(runtime.job.id());
   task.set_kind(kind);
@@ -964,7 +944,7 @@ void Coordinator::DispatchLocked() {
       best->freed_at.pop_front();
     }
     best->wake->notify_all();
-    if (metrics_) metrics_->CandidateDispatched(KindName(task.task.kind()));
+    if (metrics_) metrics_->CandidateDispatched(TaskKindName(task.task.kind()));
   }
   // Nothing left to hand out: a freed slot now waits for work, not for the dispatcher.
   for (auto& [id, w] : workers_) w.freed_at.clear();
@@ -996,7 +976,7 @@ void Coordinator::RequeueOrFailLocked(const std::string& task_id, const std::str
   if (copy.task.kind() == v1::Task::EVALUATE) {
     OnEvaluatedLocked(runtime, copy, failed, "");
   } else {
-    FailJobLocked(runtime, absl::StrCat(KindName(copy.task.kind()), " task: ", failed.error()));
+    FailJobLocked(runtime, absl::StrCat(TaskKindName(copy.task.kind()), " task: ", failed.error()));
   }
 }
 

@@ -16,10 +16,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "agent/search.h"
-#include "server/blob_store.h"
-#include "server/commit_queue.h"
+#include "server/storage/blob_store.h"
+#include "server/storage/commit_queue.h"
 #include "server/coordinator_metrics.h"
-#include "server/job_store.h"
+#include "server/storage/job_store.h"
 #include "shrink/v1/coordinator.pb.h"
 #include "shrink/v1/worker_pool.pb.h"
 
@@ -198,9 +198,6 @@ class Coordinator {
   std::thread lease_thread_;
   std::thread finish_thread_;
 };
-
-// The lower-case name of a job state ("searching").
-std::string JobStateName(v1::JobState state);
 
 // True for SUCCEEDED, FAILED and CANCELLED.
 bool IsTerminal(v1::JobState state);

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/api_names.h"
 #include "common/log.h"
 #include "common/status.h"
 

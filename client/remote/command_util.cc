@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/remote/report.h"
+#include "common/api_names.h"
 #include "common/status.h"
 
 namespace shrink::client {
@@ -62,7 +63,7 @@ absl::StatusOr<v1::Job> RunJob(CoordinatorClient& client, const CompressRequest&
                                << request.budget << ")\n";
   SHRINK_ASSIGN_OR_RETURN(job, WatchWithProgress(client, job.id(), show_progress));
   if (job.state() != v1::SUCCEEDED) {
-    return absl::AbortedError(absl::StrCat("job ", job.id(), " ended ", StateName(job.state()),
+    return absl::AbortedError(absl::StrCat("job ", job.id(), " ended ", JobStateName(job.state()),
                                            job.error().empty() ? "" : ": ", job.error()));
   }
   if (!out_dir.empty()) SHRINK_RETURN_IF_ERROR(client.FetchArtifact(job.id(), out_dir));

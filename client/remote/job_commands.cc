@@ -12,6 +12,7 @@
 #include "client/remote/coordinator_client.h"
 #include "client/remote/job_file.h"
 #include "client/remote/report.h"
+#include "common/api_names.h"
 #include "common/channel.h"
 #include "common/status.h"
 
@@ -203,7 +204,7 @@ int RunCancel(int argc, char** argv) {
   CoordinatorClient client(channel);
   auto job = client.Cancel(cmd->id);
   if (!job.ok()) return Failure(job.status());
-  std::cout << "job " << job->id() << ": " << StateName(job->state()) << "\n";
+  std::cout << "job " << job->id() << ": " << JobStateName(job->state()) << "\n";
   return 0;
 }
 
@@ -233,7 +234,7 @@ int RunList(int argc, char** argv) {
   std::printf("%-18s %-11s %-8s %9s %8s %10s\n", "id", "state", "search", "evaluated", "size %", "retention");
   for (const auto& job : *jobs) {
     const v1::Evaluation& e = job.state() == v1::SUCCEEDED ? job.final_evaluation() : job.best().evaluation();
-    std::printf("%-18s %-11s %-8s %5d/%-3d %8.1f %9.1f%%\n", job.id().c_str(), StateName(job.state()).c_str(),
+    std::printf("%-18s %-11s %-8s %5d/%-3d %8.1f %9.1f%%\n", job.id().c_str(), JobStateName(job.state()),
                 job.spec().search().c_str(), job.evaluated(), job.spec().budget(), 100 * e.size_ratio(),
                 100 * e.retention());
   }

@@ -4,15 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/api_names.h"
 #include "common/policy.h"
 
 namespace shrink::client {
-
-std::string StateName(v1::JobState state) {
-  std::string name = v1::JobState_Name(state);
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return name;
-}
 
 std::string FormatResultTable(const std::vector<ResultRow>& rows) {
   std::string out = absl::StrFormat("%-18s %8s %10s %12s %10s %12s %6s\n", "method", "size %",
@@ -75,7 +70,7 @@ nlohmann::json EvaluationFields(const v1::Evaluation& e) {
 std::string FormatJobJson(const v1::Job& job) {
   nlohmann::json j = EvaluationFields(job.final_evaluation());
   j["job"] = job.id();
-  j["state"] = StateName(job.state());
+  j["state"] = JobStateName(job.state());
   j["goal_met"] = job.goal_met();
   j["evaluated"] = job.evaluated();
   j["policy"] = nlohmann::json::parse(PolicyToJson(job.best().policy()));
@@ -93,7 +88,7 @@ std::string FormatProgress(const v1::Job& job, double elapsed_seconds) {
   int done = std::min(job.evaluated(), budget);
   int filled = done * kWidth / budget;
   std::string bar = std::string(filled, '#') + std::string(kWidth - filled, '-');
-  std::string out = absl::StrFormat("[%s] %d/%d evaluated  %-10s", bar, done, budget, StateName(job.state()));
+  std::string out = absl::StrFormat("[%s] %d/%d evaluated  %-10s", bar, done, budget, JobStateName(job.state()));
   if (job.best().outcome() == "ok") {
     const v1::Evaluation& e = job.best().evaluation();
     absl::StrAppendFormat(&out, "  best: reward %.3f, size %.1f%%, retention %.1f%%, speedup %.2fx",
@@ -108,7 +103,7 @@ std::string FormatProgress(const v1::Job& job, double elapsed_seconds) {
 
 std::string FormatJobStatus(const v1::Job& job) {
   std::string out = absl::StrFormat("job %s: %s\n  task %s, search %s, budget %d, target size %.2f, min retention %.2f\n",
-                                    job.id(), StateName(job.state()), job.spec().task().name(),
+                                    job.id(), JobStateName(job.state()), job.spec().task().name(),
                                     job.spec().search(), job.spec().budget(), job.spec().goal().target_size(),
                                     job.spec().goal().min_retention());
   absl::StrAppendFormat(&out, "  evaluated %d (failed %d), in flight %d\n", job.evaluated(), job.failed(),

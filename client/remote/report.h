@@ -33,7 +33,4 @@ std::string FormatProgress(const v1::Job& job, double elapsed_seconds);
 // A human summary of one job for `shrink status`.
 std::string FormatJobStatus(const v1::Job& job);
 
-// "searching" for SEARCHING etc.
-std::string StateName(v1::JobState state);
-
 }  // namespace shrink::client

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "client/remote/report.h"
+#include "common/api_names.h"
 #include "common/policy.h"
 
 namespace shrink::client {
@@ -251,7 +252,7 @@ std::string FormatHtmlReport(const v1::Job& job, const std::vector<v1::Candidate
   absl::StrAppendFormat(&out,
                         "<p>State <b>%s</b>. Task %s, search %s, budget %d, evaluated %d (failed %d). Goal: size "
                         "&#8804; %.0f%% of the model's bytes, retention &#8805; %.0f%%.</p>\n",
-                        StateName(job.state()), Escape(spec.task().name()), Escape(spec.search()), spec.budget(),
+                        JobStateName(job.state()), Escape(spec.task().name()), Escape(spec.search()), spec.budget(),
                         job.evaluated(), job.failed(), 100 * spec.goal().target_size(), 100 * spec.goal().min_retention());
   out += "<table><tr><th></th><th>bytes</th><th>size</th><th>accuracy</th><th>retention</th><th>latency ms</th><th>speedup</th></tr>\n";
   if (job.best().outcome() == "ok") {

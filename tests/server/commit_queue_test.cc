@@ -1,7 +1,7 @@
 // Group commit: JobStore::PutBatch applies each write atomically in one
 // transaction; CommitQueue commits in FIFO order off the caller's thread and
 // publishes each batch after it is durable.
-#include "server/commit_queue.h"
+#include "server/storage/commit_queue.h"
 
 #include <atomic>
 #include <condition_variable>

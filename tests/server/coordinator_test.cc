@@ -17,7 +17,7 @@
 #include "common/files.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "server/job_store.h"
+#include "server/storage/job_store.h"
 #include "tests/test_util/cnn_description.h"
 #include "tests/test_util/fake_worker.h"
 #include "tests/test_util/subprocess.h"

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "server/job_store.h"
+#include "server/storage/job_store.h"
 #include "shrink/v1/types.pb.h"
 
 namespace shrink::server {

@@ -1,4 +1,4 @@
-#include "server/job_store.h"
+#include "server/storage/job_store.h"
 
 #include <sqlite3.h>
 

@@ -1,4 +1,4 @@
-#include "server/commit_queue.h"
+#include "server/storage/commit_queue.h"
 
 #include <utility>
 

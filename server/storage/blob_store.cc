@@ -1,4 +1,4 @@
-#include "server/blob_store.h"
+#include "server/storage/blob_store.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
