@@ -14,7 +14,8 @@ each problem as `file:line: what is wrong` (exit 1 if there is any):
       `<binary> [<subcommand>] --help` exits 0; `make <target>`: the Makefile has the target;
       `bash <script>`, `python3 <script>`, `<script>.sh`: the script exists.
 
---no-commands skips (c), so the check runs without a build. Python 3 standard library only.
+--no-commands skips running the binaries in (c), so the check runs without a build (make targets
+and scripts are still checked: they need none). Python 3 standard library only.
 """
 
 import argparse
@@ -280,7 +281,7 @@ def main():
     parser.add_argument("--root", default=".", help="repository root")
     parser.add_argument("--bin", default="", help="folder with the built binaries (build/bin)")
     parser.add_argument("--no-commands", action="store_true",
-                        help="skip running the commands' --help (no build needed)")
+                        help="do not run the binaries' --help (no build needed); make targets and scripts are still checked")
     parser.add_argument("files", nargs="*", help="check only these docs (relative to --root)")
     args = parser.parse_args()
     root = os.path.abspath(args.root)
