@@ -38,6 +38,7 @@ std::vector<std::string> Texts(const std::vector<shrink::worker::TextExample>& e
 }  // namespace
 
 int main(int argc, char** argv) {
+  using namespace shrink;
   using namespace shrink::worker;
   const int vocab_size = argc > 1 ? std::atoi(argv[1]) : 8192;
   const auto wall_start = std::chrono::steady_clock::now();

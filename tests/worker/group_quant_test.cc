@@ -2,6 +2,7 @@
 // round-to-nearest on correlated inputs, byte accounting, the linear layer.
 #include "worker/compress/quantize/groupwise_quantize.h"
 #include "worker/checkpoint/packed_weight.h"
+#include "worker/nn/group_linear.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/api_names.h"
 #include "common/log.h"
 
 namespace shrink::worker {
@@ -161,9 +162,7 @@ void WorkerLoop::SlotLoop() {
     UpdateSlotMetrics();
     v1::TaskResult result = simulator_ ? simulator_->Run(work.task, stub_.get(), recalled.get())
                                        : runner_.Run(work.task, stub_.get(), recalled.get());
-    const char* kind = work.task.kind() == v1::Task::DESCRIBE   ? "describe"
-                       : work.task.kind() == v1::Task::FINALIZE ? "finalize"
-                                                                : "evaluate";
+    const char* kind = TaskKindName(work.task.kind());
     const bool was_recalled = recalled->load() && !result.ok();  // stopped by the recall, not finished
     const char* outcome = was_recalled ? "recalled" : result.ok() ? "ok" : "failed";
     if (was_recalled) {
