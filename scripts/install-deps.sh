@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libtorch-dev libopenblas0-openmp
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libonnx-dev
   libabsl-dev prometheus-cpp-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev libsqlite3-dev libssl-dev zlib1g-dev
   clang libclang-rt-14-dev
@@ -21,14 +21,19 @@ for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
-# npm packages for the Helm chart's schema check (deploy/tools/k8s-validate, versions
-# pinned by its package-lock.json); from the npm registry, installed once.
+# npm packages, versions pinned by each folder's package-lock.json, from the npm registry,
+# installed once: the Helm chart's schema check (deploy/tools/k8s-validate) and ONNX Runtime
+# (worker/runtime/onnxruntime). --ignore-scripts: onnxruntime-node's install script only fetches
+# GPU parts (and fails offline); its CPU library ships inside the package.
 npm_deps() {
-  local dir
-  dir="$(cd "$(dirname "$0")/.." && pwd)/deploy/tools/k8s-validate"
-  if [ ! -d "$dir/node_modules/kubernetes-models" ]; then
-    command -v npm >/dev/null || { $SUDO apt-get install -y -qq --no-install-recommends npm; }
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  local root
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  command -v npm >/dev/null || { $SUDO apt-get install -y -qq --no-install-recommends npm; }
+  if [ ! -d "$root/deploy/tools/k8s-validate/node_modules/kubernetes-models" ]; then
+    (cd "$root/deploy/tools/k8s-validate" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if [ ! -d "$root/worker/runtime/onnxruntime/node_modules/onnxruntime-node" ]; then
+    (cd "$root/worker/runtime/onnxruntime" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   fi
 }
 

@@ -83,6 +83,15 @@ std::string BuildManifest(const v1::Job& job, const v1::Evaluation& final_evalua
     json config = json::parse(model_config, nullptr, /*allow_exceptions=*/false);
     if (!config.is_discarded()) m["model_config"] = config;
   }
+  // The artifact's files (manifest.json itself aside), and which one to deploy: model.onnx runs
+  // in ONNX Runtime; config.json + model.safetensors load in Shrink.
+  json files = json::array();
+  for (const auto& f : job.artifact_files()) {
+    if (f.name() == "manifest.json") continue;
+    files.push_back({{"name", f.name()}, {"bytes", f.size()}, {"sha256", f.sha256()}});
+    if (f.name() == "model.onnx") m["deploy"] = {{"onnx", "model.onnx"}, {"runtime", "onnxruntime"}, {"details", "export.json"}};
+  }
+  m["files"] = files;
   m["description"] = ProtoJson(job.description());
   m["final_evaluation"] = ProtoJson(final_evaluation);
   m["goal_met"] = agent::MeetsGoal(spec.goal(), final_evaluation);

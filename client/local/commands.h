@@ -15,6 +15,10 @@ int RunEval(int argc, char** argv);
 int RunInit(int argc, char** argv);
 // `shrink apply`: applies one policy file to a model and measures the result.
 int RunApply(int argc, char** argv);
+// `shrink export`: writes model.onnx, the tokenizer files and export.json for ONNX Runtime.
+int RunExport(int argc, char** argv);
+// `shrink predict`: labels, generated text or image classes in LibTorch or ONNX Runtime.
+int RunPredict(int argc, char** argv);
 // `shrink demo`: trains the reference CNN once and compresses it with each search.
 int RunDemo(int argc, char** argv);
 

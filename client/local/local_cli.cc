@@ -29,6 +29,7 @@ int RunLocalCommand(int argc, char** argv) {
   static const Command kLocalCommands[] = {
       {"compress", RunCompress}, {"train", RunTrain}, {"eval", RunEval},
       {"init", RunInit},         {"apply", RunApply}, {"demo", RunDemo},
+      {"export", RunExport},     {"predict", RunPredict},
   };
   const std::string name = argc > 1 ? argv[1] : "";
   for (const auto& c : kLocalCommands) {

@@ -8,6 +8,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
 #include "client/local/commands.h"
 #include "client/local/embedded.h"
 #include "client/remote/command_util.h"
@@ -17,7 +20,9 @@
 #include "common/policy.h"
 #include "common/status.h"
 #include "common/task_files.h"
+#include "worker/export/export_model.h"
 #include "worker/model/model.h"
+#include "worker/predict/predict.h"
 #include "worker/data/task_data.h"
 #include "worker/service/task_runner.h"
 
@@ -210,6 +215,151 @@ int RunEval(int argc, char** argv) {
         "%s (%s): %s%d bytes, %d parameters, latency %.3f ms (median, batch %d, %d thread(s))\n", args->Get("model"),
         (*model)->ModelType(), quality, m->bytes(), m->params(), m->latency_ms(), m->latency_batch(), m->threads());
   }
+  return 0;
+}
+
+int RunExport(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {
+      {"model", "model folder (required): any model Shrink loads, uncompressed or compressed", ""},
+      {"out", "new folder for model.onnx, export.json and the tokenizer files (required)", ""},
+      {"accuracy-level", "4..7-bit layers (MatMulNBits): 0 = fp32 activations, exact; 4 = int8 activations, faster", "0"},
+      {"json", "print export.json", "", true},
+      kHelpFlag,
+  };
+  const std::string synopsis = "shrink export --model DIR --out DIR [--accuracy-level 0|4] [--json]";
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
+  for (const char* required : {"model", "out"}) {
+    if (args->Get(required).empty()) {
+      return UsageError(absl::InvalidArgumentError(absl::StrCat("--", required, " is required")), synopsis, flags);
+    }
+  }
+  worker::ExportOptions options;
+  auto level = args->GetInt("accuracy-level");
+  if (!level.ok() || (*level != 0 && *level != 4)) {
+    return UsageError(absl::InvalidArgumentError("--accuracy-level must be 0 or 4"), synopsis, flags);
+  }
+  options.nbits_accuracy_level = *level;
+  auto model = worker::Model::Load(args->Get("model"));
+  if (!model.ok()) return Failure(model.status());
+  auto result = worker::ExportModel(**model, args->Get("out"), options);
+  if (!result.ok()) return Failure(absl::Status(result.status().code(), absl::StrCat(args->Get("model"), ": ", result.status().message())));
+  if (args->GetBool("json")) {
+    std::cout << result->manifest_json;
+  } else {
+    std::cout << absl::StrFormat("exported %s (%s) to %s/%s: %d bytes\n", args->Get("model"), (*model)->ModelType(),
+                                 args->Get("out"), worker::kOnnxFile, result->onnx_bytes);
+  }
+  return 0;
+}
+
+namespace {
+
+// The texts of a JSONL file (each line an object with "text") or, failing JSON, its lines.
+absl::StatusOr<std::vector<std::string>> ReadTexts(const std::string& path) {
+  SHRINK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+  std::vector<std::string> texts;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(contents, '\n')) {
+    ++line_number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    if (line.front() != '{') {
+      texts.emplace_back(line);
+      continue;
+    }
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("text") || !j["text"].is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number, ": expected a JSON object with a \"text\" string"));
+    }
+    texts.push_back(j["text"].get<std::string>());
+  }
+  return texts;
+}
+
+// True when `path` holds an idx image file (gzip or raw), as Fashion-MNIST ships them.
+bool IsIdxImages(const std::string& path) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok() || bytes->size() < 4) return false;
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes->data());
+  return (p[0] == 0x1f && p[1] == 0x8b) || (p[0] == 0 && p[1] == 0 && p[2] == 8 && p[3] == 3);
+}
+
+}  // namespace
+
+int RunPredict(int argc, char** argv) {
+  const std::vector<FlagSpec> flags = {
+      {"model", "model folder (required): Shrink's files, an export folder, or a fetched artifact", ""},
+      {"text", "one text to classify or continue", ""},
+      {"input", "a JSONL file of {\"text\": ...} lines (or plain lines), or an idx image file for the CNN", ""},
+      {"runtime", "libtorch | onnxruntime", "libtorch"},
+      {"max-new-tokens", "language models: tokens generated greedily", "32"},
+      {"top", "classifiers: labels listed per input", "3"},
+      {"limit", "images: the first N (0 = all)", "10"},
+      {"threads", "intra-op threads", "1"},
+      {"json", "print JSON", "", true},
+      kHelpFlag,
+  };
+  const std::string synopsis =
+      "shrink predict --model DIR (--text S | --input FILE) [--runtime libtorch|onnxruntime] [--max-new-tokens N] [--json]";
+  SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
+  if (args->Get("model").empty()) return UsageError(absl::InvalidArgumentError("--model is required"), synopsis, flags);
+  if (args->Get("text").empty() == args->Get("input").empty()) {
+    return UsageError(absl::InvalidArgumentError("give exactly one of --text and --input"), synopsis, flags);
+  }
+  auto runtime = worker::ParsePredictRuntime(args->Get("runtime"));
+  if (!runtime.ok()) return UsageError(runtime.status(), synopsis, flags);
+  worker::PredictOptions options;
+  options.runtime = *runtime;
+  auto tokens = args->GetInt("max-new-tokens");
+  auto top = args->GetInt("top");
+  auto limit = args->GetInt("limit");
+  auto threads = args->GetInt("threads");
+  if (!tokens.ok() || *tokens < 1 || !top.ok() || *top < 1 || !limit.ok() || *limit < 0 || !threads.ok() || *threads < 1) {
+    return UsageError(absl::InvalidArgumentError("--max-new-tokens, --top and --threads must be integers >= 1, --limit >= 0"),
+                      synopsis, flags);
+  }
+  options.max_new_tokens = *tokens;
+  options.top_labels = *top;
+  options.threads = static_cast<int>(*threads);
+  absl::StatusOr<std::vector<worker::Prediction>> predictions;
+  const std::string input = args->Get("input");
+  if (!input.empty() && !PathExists(input)) return Failure(absl::NotFoundError(absl::StrCat(input, ": no such file")));
+  if (!input.empty() && IsIdxImages(input)) {
+    predictions = worker::PredictImages(args->Get("model"), input, *limit, options);
+  } else {
+    std::vector<std::string> texts;
+    if (input.empty()) {
+      texts.push_back(args->Get("text"));
+    } else {
+      auto read = ReadTexts(input);
+      if (!read.ok()) return Failure(read.status());
+      texts = std::move(*read);
+    }
+    predictions = worker::PredictTexts(args->Get("model"), texts, options);
+  }
+  if (!predictions.ok()) return Failure(predictions.status());
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& p : *predictions) {
+    nlohmann::json j = {{"input", p.input}};
+    if (!p.labels.empty()) {
+      j["labels"] = nlohmann::json::array();
+      for (const auto& [label, probability] : p.labels) j["labels"].push_back({{"label", label}, {"probability", probability}});
+    } else {
+      j["generated"] = p.generated;
+      j["generated_ids"] = p.generated_ids;
+    }
+    if (args->GetBool("json")) {
+      all.push_back(j);
+      continue;
+    }
+    std::cout << p.input;
+    if (!p.labels.empty()) {
+      for (const auto& [label, probability] : p.labels) std::cout << absl::StrFormat("\t%s %.4f", label, probability);
+      std::cout << "\n";
+    } else {
+      std::cout << " -> " << p.generated << "\n";
+    }
+  }
+  if (args->GetBool("json")) std::cout << all.dump(2) << "\n";
   return 0;
 }
 

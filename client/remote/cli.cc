@@ -36,6 +36,8 @@ const Command kCommands[] = {
     {"eval", nullptr, Always, "measure a model: accuracy, bytes, latency"},
     {"init", nullptr, Always, "write a randomly initialised model of a known shape (bert base, gpt2 small, ...)"},
     {"apply", nullptr, Always, "apply one policy file to a model and measure the result"},
+    {"predict", nullptr, Always, "labels, generated text or image classes from a model, in LibTorch or ONNX Runtime"},
+    {"export", nullptr, Always, "export a model to ONNX for ONNX Runtime (model.onnx, tokenizer, export.json)"},
     {"demo", nullptr, Always, "train (once), compress the reference CNN with each search; print the table"},
 };
 

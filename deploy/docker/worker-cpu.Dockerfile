@@ -8,17 +8,23 @@ WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
 RUN bash -c 'sed -n "/^PACKAGES=(/,/^)/p" scripts/install-deps.sh > /tmp/packages.sh && . /tmp/packages.sh && \
       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(prometheus|chromium|fortunes.*|yamllint|nodejs|golang-.*)$")' \
+      npm $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(prometheus|chromium|fortunes.*|yamllint|golang-.*)$")' \
     && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHRINK_BUILD_TESTS=OFF \
     && cmake --build /build --target shrink-worker shrink shrink-torch \
     && bash deploy/docker/collect-libs.sh /out /build/bin/shrink-worker /build/bin/shrink /build/bin/shrink-torch
+# ONNX Runtime (onnxruntime-node, pinned by its lock file; --ignore-scripts: its install script only
+# fetches GPU parts) and its runner, where OnnxRuntimeRunnerPath() looks: bin/../share/shrink/onnxruntime.
+RUN cd worker/runtime/onnxruntime && npm ci --ignore-scripts --omit=dev --no-audit --no-fund \
+    && mkdir -p /out/share/shrink/onnxruntime \
+    && cp -r runner.mjs package.json node_modules /out/share/shrink/onnxruntime/
 
 FROM debian:bookworm-slim
 # libopenblas0-openmp: without it LibTorch falls back to reference BLAS (~25x slower).
+# nodejs: runs ONNX Runtime (`shrink predict --runtime onnxruntime`, the exported model's checks).
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libgomp1 libopenblas0-openmp \
+      ca-certificates libgomp1 libopenblas0-openmp nodejs \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --gid 10001 shrink && useradd --uid 10001 --gid shrink --home /var/cache/shrink --create-home shrink
 COPY --from=build /out/ /opt/shrink/

@@ -130,6 +130,15 @@ TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
   EXPECT_EQ(eval["bytes"], job["bytes"]);
   EXPECT_DOUBLE_EQ(eval["accuracy"].get<double>(), job["accuracy"].get<double>());
   EXPECT_LT(eval["bytes"].get<int64_t>(), job["baseline"]["bytes"].get<int64_t>() / 4);
+  // ... and ships deployable: model.onnx with its export.json, named in the manifest.
+  EXPECT_TRUE(PathExists(out + "/model.onnx"));
+  auto exported = nlohmann::json::parse(*ReadFile(out + "/export.json"));
+  EXPECT_EQ(exported["model_type"], "shrink-cnn");
+  auto manifest = nlohmann::json::parse(*ReadFile(out + "/manifest.json"));
+  EXPECT_EQ(manifest["deploy"]["onnx"], "model.onnx");
+  bool listed_onnx = false;
+  for (const auto& f : manifest["files"]) listed_onnx = listed_onnx || f["name"] == "model.onnx";
+  EXPECT_TRUE(listed_onnx) << manifest["files"].dump();
 
   std::string coordinator = HttpGet("127.0.0.1", coordinator_metrics_port_, "/metrics");
   EXPECT_EQ(MetricValue(coordinator, "shrink_jobs{state=\"succeeded\"}"), 1);

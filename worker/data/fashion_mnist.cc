@@ -55,15 +55,6 @@ uint32_t BigEndian32(const std::string& bytes, size_t offset) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
-absl::StatusOr<std::string> ReadMaybeGzip(const std::string& path, const std::string& what) {
-  auto bytes = ReadFile(path);
-  if (!bytes.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read ", path, ": ", bytes.status().message()));
-  }
-  if (IsGzip(*bytes)) return Gunzip(*bytes, what);
-  return std::move(*bytes);
-}
-
 // Images [N,28,28] and labels [N] into one split's tensors.
 absl::StatusOr<ImageDataset::Impl::Split> LoadPair(const std::map<std::string, std::string>& files,
                                                    const std::string& images_name, const std::string& labels_name) {
@@ -102,6 +93,15 @@ absl::StatusOr<ImageDataset::Impl::Split> LoadPair(const std::map<std::string, s
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadMaybeGzip(const std::string& path, const std::string& what) {
+  auto bytes = ReadFile(path);
+  if (!bytes.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": cannot read ", path, ": ", bytes.status().message()));
+  }
+  if (IsGzip(*bytes)) return Gunzip(*bytes, what);
+  return std::move(*bytes);
+}
 
 absl::StatusOr<IdxFile> ParseIdx(const std::string& bytes, const std::string& what, int expected_dims) {
   if (bytes.size() < 4) {

@@ -14,6 +14,9 @@ namespace shrink::worker {
 // Per-pixel normalization of Fashion-MNIST (mean and std of the training images).
 inline constexpr float kFashionMnistMean = 0.2860f;
 inline constexpr float kFashionMnistStd = 0.3530f;
+// The ten classes' names, by label.
+inline constexpr const char* kFashionMnistClasses[] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 // The last this-many training images form the validation split.
 inline constexpr int64_t kValidationExamples = 5000;
 
@@ -31,6 +34,9 @@ struct ImageDataset::Impl {
 
 // The split `name` of `data`, or InvalidArgument naming the known splits.
 absl::StatusOr<const ImageDataset::Impl::Split*> FindSplit(const ImageDataset& data, const std::string& name);
+
+// The bytes of `path`, gunzipped when they are gzip; `what` names the file in errors.
+absl::StatusOr<std::string> ReadMaybeGzip(const std::string& path, const std::string& what);
 
 // Parses an idx file image (gzip or raw); `what` names it in errors. Exposed for tests.
 // Returns the dims and the payload (uint8 bytes after the header).

@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/blob_upload.h"
 #include "common/files.h"
+#include "worker/export/export_model.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "worker/service/task_result.h"
@@ -100,9 +101,12 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
     SHRINK_RETURN_IF_ERROR(MakeDirs(work_dir_));
     SHRINK_ASSIGN_OR_RETURN(std::string out_dir, MakeTempDir("artifact-", work_dir_));
     absl::Status s = compressed->Save(out_dir);
-    // config.json, model.safetensors and the tokenizer files a transformer carries.
-    std::vector<std::string> names = {"config.json", "model.safetensors"};
-    for (const char* extra : {"vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
+    // The deployable form beside it: model.onnx (+ .data past 2 GiB) and export.json.
+    if (s.ok()) s = WriteOnnxExport(*compressed, out_dir).status();
+    // config.json, model.safetensors, the ONNX export and the tokenizer files a transformer carries.
+    std::vector<std::string> names = {"config.json", "model.safetensors", kOnnxFile, kExportManifestFile};
+    for (const char* extra : {kOnnxDataFile, "vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json",
+                              "special_tokens_map.json"}) {
       if (PathExists(absl::StrCat(out_dir, "/", extra))) names.push_back(extra);
     }
     for (const std::string& name : names) {

@@ -1,0 +1,277 @@
+#include "worker/export/onnx_weights.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "worker/checkpoint/packed_weight.h"
+
+namespace shrink::worker {
+namespace {
+
+// MatMulNBits' block must be a power of two of at least 16 (ONNX Runtime's contrib op spec).
+bool IsNBitsBlock(int64_t group_size) { return group_size >= 16 && (group_size & (group_size - 1)) == 0; }
+
+absl::Status Unsupported(const StoredWeight& w, const std::string& why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("layer ", w.layer, ": scheme ", w.scheme, " (", w.bits, " bits) cannot be exported: ", why));
+}
+
+bool IsInt8Scheme(const StoredWeight& w) { return w.bits == 8 && w.scheme != "groupwise"; }
+
+// The stored group-wise weight as plain codes, one byte each, row-major [out, in].
+absl::StatusOr<std::vector<uint8_t>> Codes(const StoredWeight& w) {
+  torch::Tensor packed = w.packed.contiguous();
+  std::vector<uint8_t> bytes(packed.data_ptr<uint8_t>(), packed.data_ptr<uint8_t>() + packed.numel());
+  auto codes = UnpackCodes(bytes, w.out * w.in, w.bits);
+  if (!codes.ok()) return Unsupported(w, std::string(codes.status().message()));
+  return codes;
+}
+
+// fp16 scales / zeros [out, groups] widened to fp32 (exact).
+torch::Tensor Widened(const torch::Tensor& t) { return t.to(torch::kFloat32).contiguous(); }
+
+}  // namespace
+
+int OnnxType(torch::ScalarType type) {
+  switch (type) {
+    case torch::kFloat32: return onnx::TensorProto::FLOAT;
+    case torch::kFloat16: return onnx::TensorProto::FLOAT16;
+    case torch::kInt8: return onnx::TensorProto::INT8;
+    case torch::kUInt8: return onnx::TensorProto::UINT8;
+    case torch::kInt32: return onnx::TensorProto::INT32;
+    case torch::kInt64: return onnx::TensorProto::INT64;
+    default: return -1;
+  }
+}
+
+std::string AddTensor(OnnxGraph& graph, const std::string& name, const torch::Tensor& t) {
+  torch::Tensor c = t.contiguous().cpu();
+  const int type = OnnxType(c.scalar_type());
+  TORCH_CHECK(type >= 0, "tensor ", name, " has a dtype ONNX export does not handle: ", c.scalar_type());
+  return graph.AddInitializer(name, type, c.sizes().vec(), c.data_ptr(), c.numel() * c.element_size());
+}
+
+namespace {
+
+// The initializer under `key`, added by `make` the first time.
+template <typename Make>
+std::string Shared(SharedInitializers* shared, const std::string& key, Make make) {
+  if (shared == nullptr) return make();
+  auto it = shared->find(key);
+  if (it != shared->end()) return it->second;
+  return (*shared)[key] = make();
+}
+
+// An int8 weight's values [out, in] and scales ([out], or a scalar per tensor).
+struct Int8Names {
+  std::string values, scale;
+};
+Int8Names AddInt8(OnnxGraph& graph, const StoredWeight& w, SharedInitializers* shared) {
+  Int8Names n;
+  n.values = Shared(shared, w.layer + ".weight_int8", [&] { return AddTensor(graph, w.layer + ".weight_int8", w.weight); });
+  n.scale = Shared(shared, w.layer + ".weight_scale", [&] {
+    torch::Tensor scale = w.scale.to(torch::kFloat32).contiguous();
+    return AddTensor(graph, w.layer + ".weight_scale", scale.numel() == 1 ? scale.reshape({}) : scale);
+  });
+  return n;
+}
+
+// A group-wise weight in MatMulNBits' layout: B uint8 [out, blocks, blob] (codes LSB-first along
+// the inputs within each block; 4-bit codes two to a byte, 5..7-bit codes one to a byte, as
+// 8-bit blocks), fp32 scales and zero points [out, blocks].
+struct NBitsNames {
+  std::string b, scales, zeros;
+  int bits = 0;
+  int64_t blocks = 0, blob = 0;
+};
+// MatMulNBits' accuracy_level for int8 activations: ONNX Runtime 1.30's CPU kernel runs 8-bit
+// blocks only this way (its fp32-activation path takes 2 and 4 bits).
+constexpr int64_t kInt8Activations = 4;
+
+absl::StatusOr<NBitsNames> AddNBits(OnnxGraph& graph, const StoredWeight& w, SharedInitializers* shared) {
+  NBitsNames n;
+  n.bits = w.bits == 4 ? 4 : 8;
+  n.blocks = NumGroups(w.in, w.group_size);
+  n.blob = w.group_size * n.bits / 8;
+  const std::string key = w.layer + ".weight_packed";
+  if (shared == nullptr || shared->count(key) == 0) {
+    SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Codes(w));
+    std::vector<uint8_t> b(static_cast<size_t>(w.out * n.blocks * n.blob), 0);
+    for (int64_t r = 0; r < w.out; ++r) {
+      for (int64_t k = 0; k < w.in; ++k) {
+        const uint8_t code = codes[static_cast<size_t>(r * w.in + k)];
+        const int64_t block = k / w.group_size, offset = k % w.group_size;
+        uint8_t& byte = b[static_cast<size_t>((r * n.blocks + block) * n.blob + offset * n.bits / 8)];
+        byte |= n.bits == 4 ? static_cast<uint8_t>(code << (4 * (offset % 2))) : code;
+      }
+    }
+    const std::string name = graph.AddInitializer(key, onnx::TensorProto::UINT8, {w.out, n.blocks, n.blob}, b.data(), b.size());
+    if (shared != nullptr) (*shared)[key] = name;
+    n.b = name;
+  } else {
+    n.b = shared->at(key);
+  }
+  n.scales = Shared(shared, w.layer + ".weight_scales", [&] { return AddTensor(graph, w.layer + ".weight_scales", Widened(w.scales)); });
+  n.zeros = Shared(shared, w.layer + ".weight_zeros", [&] { return AddTensor(graph, w.layer + ".weight_zeros", Widened(w.zeros)); });
+  return n;
+}
+
+// E [in, blocks], E[k][b] = 1 when input k is in block b, else 0: built by nodes from scalars,
+// which ONNX Runtime folds into a constant at load (the file stores none of it).
+std::string BlockIndicator(OnnxGraph& graph, int64_t in, int64_t block, SharedInitializers* shared) {
+  const std::string key = absl::StrCat("block_indicator_", in, "_", block);
+  return Shared(shared, key, [&] {
+    const std::string zero = graph.Int64s(key + ".zero", {0}, /*scalar=*/true);
+    const std::string one = graph.Int64s(key + ".one", {1}, true);
+    const std::string blocks = graph.Int64s(key + ".blocks", {NumGroups(in, block)}, true);
+    const std::string inputs = graph.Node("Range", {zero, graph.Int64s(key + ".in", {in}, true), one}, key + ".inputs");
+    const std::string of_input = graph.Node("Div", {inputs, graph.Int64s(key + ".block", {block}, true)}, key + ".of_input");
+    const std::string column = graph.Node("Unsqueeze", {of_input, graph.Int64s(key + ".axis", {1})}, key + ".column");
+    const std::string ids = graph.Node("Range", {zero, blocks, one}, key + ".ids");
+    const std::string equal = graph.Node("Equal", {column, ids}, key + ".equal");
+    return graph.Node("Cast", {equal}, key, {{"to", int64_t{onnx::TensorProto::FLOAT}}});
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x, const StoredWeight& w,
+                                         const std::string& name, int64_t accuracy_level, SharedInitializers* shared) {
+  std::string y;
+  if (w.scheme == "fp32" || w.scheme == "fp16") {
+    std::string weight = AddTensor(graph, name + ".weight_t", w.weight.t().contiguous());
+    if (w.scheme == "fp16") weight = graph.Node("Cast", {weight}, name + ".weight_f32", {{"to", int64_t{onnx::TensorProto::FLOAT}}});
+    y = graph.Node("MatMul", {x, weight}, name + ".matmul");
+  } else if (IsInt8Scheme(w)) {
+    // B [K, N] int8 (the stored [N, K] transposed; ONNX Runtime folds that at load), scale per
+    // column (output channel) or one scalar; zero point 0.
+    const Int8Names int8 = AddInt8(graph, w, shared);
+    const std::string b = graph.Node("Transpose", {int8.values}, name + ".weight_t", {{"perm", std::vector<int64_t>{1, 0}}});
+    torch::Tensor zero = torch::zeros({w.scale.numel() == 1 ? int64_t{1} : w.out}, torch::kInt8);
+    const std::string z = AddTensor(graph, name + ".weight_zero", w.scale.numel() == 1 ? zero.reshape({}) : zero);
+    std::vector<std::string> inputs = {x, b, int8.scale, z};
+    if (w.bias.defined()) inputs.push_back(AddTensor(graph, name + ".bias", w.bias.to(torch::kFloat32)));
+    return graph.Node("DynamicQuantizeMatMul", inputs, name, {}, kMicrosoftDomain);
+  } else if (w.scheme == "groupwise") {
+    if (!IsNBitsBlock(w.group_size)) {
+      // Not a block MatMulNBits takes: the exact dequantized weight in fp32 instead.
+      SHRINK_ASSIGN_OR_RETURN(std::string weight, ExportFloatWeight(graph, w, name + ".weight"));
+      const std::string weight_t = graph.Node("Transpose", {weight}, name + ".weight_t", {{"perm", std::vector<int64_t>{1, 0}}});
+      y = graph.Node("MatMul", {x, weight_t}, name + ".matmul");
+    } else {
+      // MatMulNBits packs its weights for the fast kernels only with integer (uint8) zero points,
+      // and Shrink's are fractional (fp16). So the node runs with its default zero point
+      // m = 2^(bits-1), and the difference goes back per block, exactly:
+      //   sum_k x_k (q - z) s = sum_k x_k (q - m) s + sum_blocks (sum_{k in block} x_k) (m - z) s
+      // The block sums are x times a 0/1 [in, blocks] matrix; [..., blocks] x [blocks, out] is
+      // blocks / in of the main product's work.
+      SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
+      const std::string main = graph.Node(
+          "MatMulNBits", {x, n.b, n.scales}, name + ".matmul_nbits",
+          {{"K", w.in}, {"N", w.out}, {"bits", int64_t{n.bits}}, {"block_size", w.group_size},
+           {"accuracy_level", n.bits == 8 ? kInt8Activations : accuracy_level}},
+          kMicrosoftDomain);
+      const float m = static_cast<float>(1 << (n.bits - 1));
+      const torch::Tensor correction = ((m - Widened(w.zeros)) * Widened(w.scales)).t().contiguous();
+      const std::string sums = graph.Node("MatMul", {x, BlockIndicator(graph, w.in, w.group_size, shared)}, name + ".block_sums");
+      const std::string fix = graph.Node("MatMul", {sums, AddTensor(graph, name + ".zero_correction", correction)},
+                                         name + ".zero_correction");
+      y = graph.Node("Add", {main, fix}, name + ".matmul");
+    }
+  } else {
+    return Unsupported(w, "unknown scheme");
+  }
+  if (!w.bias.defined()) return y;
+  return graph.Node("Add", {y, AddTensor(graph, name + ".bias", w.bias.to(torch::kFloat32))}, name);
+}
+
+absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name) {
+  const int64_t kFloat = onnx::TensorProto::FLOAT;
+  const std::vector<int64_t> matrix = {w.out, w.in};
+  if (w.scheme == "fp32") return AddTensor(graph, name, w.weight.reshape(matrix));
+  if (w.scheme == "fp16") {
+    return graph.Node("Cast", {AddTensor(graph, name + "_f16", w.weight.reshape(matrix))}, name, {{"to", kFloat}});
+  }
+  if (IsInt8Scheme(w)) {
+    const std::string values = AddTensor(graph, name + "_int8", w.weight.reshape(matrix));
+    torch::Tensor scale = w.scale.to(torch::kFloat32).reshape({-1, 1}).contiguous();
+    const std::string widened = graph.Node("Cast", {values}, name + "_cast", {{"to", kFloat}});
+    return graph.Node("Mul", {widened, AddTensor(graph, name + "_scale", scale)}, name);
+  }
+  if (w.scheme == "groupwise") {
+    SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Codes(w));
+    const int64_t groups = NumGroups(w.in, w.group_size), padded = groups * w.group_size;
+    std::vector<uint8_t> grid(static_cast<size_t>(w.out * padded), 0);
+    for (int64_t r = 0; r < w.out; ++r) {
+      std::copy_n(codes.begin() + r * w.in, w.in, grid.begin() + r * padded);
+    }
+    // (code - zero) * scale per (row, group), then the padding of a short last group cut off.
+    const std::string c = graph.AddInitializer(name + "_codes", onnx::TensorProto::UINT8, {w.out, groups, w.group_size},
+                                               grid.data(), grid.size());
+    const std::string f = graph.Node("Cast", {c}, name + "_cast", {{"to", kFloat}});
+    const std::string zeros = AddTensor(graph, name + "_zeros", Widened(w.zeros).unsqueeze(-1));
+    const std::string scales = AddTensor(graph, name + "_scales", Widened(w.scales).unsqueeze(-1));
+    const std::string centered = graph.Node("Sub", {f, zeros}, name + "_centered");
+    const std::string scaled = graph.Node("Mul", {centered, scales}, name + "_scaled");
+    const std::string flat = graph.Node("Reshape", {scaled, graph.Int64s(name + "_padded_shape", {w.out, padded})},
+                                        name + "_padded");
+    if (padded == w.in) return graph.Node("Identity", {flat}, name);
+    return graph.Node("Slice", {flat, graph.Int64s(name + "_start", {0}), graph.Int64s(name + "_end", {w.in}),
+                                graph.Int64s(name + "_axis", {1})},
+                      name);
+  }
+  return Unsupported(w, "unknown scheme");
+}
+
+absl::StatusOr<std::string> ExportEmbeddingLookup(OnnxGraph& graph, const std::string& ids, const StoredWeight& w,
+                                                  const std::string& name, SharedInitializers* shared) {
+  const int64_t kFloat = onnx::TensorProto::FLOAT;
+  if (IsInt8Scheme(w)) {
+    // Only the looked-up rows are widened, each by its own scale.
+    const Int8Names int8 = AddInt8(graph, w, shared);
+    const std::string rows = graph.Node("Gather", {int8.values, ids}, name + ".rows_int8");
+    const std::string widened = graph.Node("Cast", {rows}, name + ".rows_f32", {{"to", kFloat}});
+    std::string row_scales = int8.scale;
+    if (w.scale.numel() > 1) {
+      row_scales = graph.Node("Unsqueeze", {graph.Node("Gather", {int8.scale, ids}, name + ".row_scale"),
+                                            graph.Int64s(name + ".scale_axis", {-1})},
+                              name + ".row_scales");
+    }
+    return graph.Node("Mul", {widened, row_scales}, name);
+  }
+  if (w.scheme == "groupwise" && IsNBitsBlock(w.group_size)) {
+    // Gather the packed rows, unpack their codes: (code - zero) * scale per block.
+    SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
+    const std::string rows = graph.Node("Cast", {graph.Node("Gather", {n.b, ids}, name + ".rows_packed")}, name + ".rows_int",
+                                        {{"to", int64_t{onnx::TensorProto::INT32}}});
+    std::string codes = rows;
+    if (n.bits == 4) {
+      const std::string sixteen = graph.AddInitializer(name + ".sixteen", onnx::TensorProto::INT32, {}, "\x10\0\0\0", 4);
+      const std::string low = graph.Node("Unsqueeze", {graph.Node("Mod", {rows, sixteen}, name + ".low_codes"),
+                                                       graph.Int64s(name + ".pair_axis", {-1})},
+                                         name + ".low");
+      const std::string high = graph.Node("Unsqueeze", {graph.Node("Div", {rows, sixteen}, name + ".high_codes"),
+                                                        graph.Int64s(name + ".pair_axis_h", {-1})},
+                                          name + ".high");
+      codes = graph.Node("Concat", {low, high}, name + ".code_pairs", {{"axis", int64_t{-1}}});
+    }
+    // [batch, sequence, blocks, block] (0 keeps the ids' two dimensions).
+    codes = graph.Node("Reshape", {codes, graph.Int64s(name + ".block_shape", {0, 0, n.blocks, w.group_size})}, name + ".codes");
+    const std::string f = graph.Node("Cast", {codes}, name + ".codes_f32", {{"to", kFloat}});
+    const std::string axis = graph.Int64s(name + ".block_axis", {-1});
+    const std::string zeros = graph.Node("Unsqueeze", {graph.Node("Gather", {n.zeros, ids}, name + ".row_zeros"), axis}, name + ".zeros");
+    const std::string scales = graph.Node("Unsqueeze", {graph.Node("Gather", {n.scales, ids}, name + ".row_scales"), axis}, name + ".scales");
+    const std::string values = graph.Node("Mul", {graph.Node("Sub", {f, zeros}, name + ".centered"), scales}, name + ".blocks");
+    const std::string flat = graph.Node("Reshape", {values, graph.Int64s(name + ".flat_shape", {0, 0, n.blocks * w.group_size})},
+                                        name + ".padded");
+    if (n.blocks * w.group_size == w.in) return graph.Node("Identity", {flat}, name);
+    return graph.Node("Slice", {flat, graph.Int64s(name + ".start", {0}), graph.Int64s(name + ".end", {w.in}),
+                                graph.Int64s(name + ".axis", {-1})},
+                      name);
+  }
+  SHRINK_ASSIGN_OR_RETURN(std::string table, ExportFloatWeight(graph, w, name + ".weight"));
+  return graph.Node("Gather", {table, ids}, name);
+}
+
+}  // namespace shrink::worker

@@ -1,0 +1,63 @@
+// How Shrink's stored weights become ONNX nodes, one storage scheme at a time
+// (internal: pulls in torch). The weights go into the graph as stored — int8
+// values and scales, packed group-wise codes, fp16 — never re-quantized:
+//   fp32 / fp16            MatMul with the (Cast) weight
+//   int8 per channel/tensor com.microsoft DynamicQuantizeMatMul (int8 B [K, N], fp32 scales)
+//   group-wise 4 bits      com.microsoft MatMulNBits (bits 4), the codes repacked per block,
+//                          plus an exact per-block correction for Shrink's fractional zero points
+//   group-wise 5..7 bits   the same with bits 8: ONNX Runtime's CPU kernel runs 2, 4 and 8 bits
+//                          only (8 with int8 activations), and 8-bit blocks hold the codes exactly
+// Convs and embedding tables that are stored compressed are widened by nodes that ONNX Runtime
+// folds into constants when it loads the model, so the file keeps the stored bytes.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "worker/export/onnx_graph.h"
+
+namespace shrink::worker {
+
+// One layer's weight exactly as a checkpoint stores it.
+struct StoredWeight {
+  std::string layer;    // the policy layer (or module) it belongs to, for errors and export.json
+  std::string scheme;   // fp32 | fp16 | int8_* | groupwise (the checkpoint's scheme names)
+  int bits = 32;
+  int64_t group_size = 0;
+  int64_t out = 0;      // rows
+  int64_t in = 0;       // columns (in * k * k for a conv)
+  torch::Tensor weight;  // fp32 / fp16 / int8 values, [out, ...]
+  torch::Tensor scale;   // int8: fp32 [out] or [1]
+  torch::Tensor packed, scales, zeros;  // group-wise: U8 codes, F16 [out, groups] twice
+  torch::Tensor bias;    // fp32 [out], or undefined
+};
+
+// Initializers already in the graph by key ("<layer>.weight_packed", ...), so that a tied
+// embedding and LM head share one copy of the stored table.
+using SharedInitializers = std::map<std::string, std::string>;
+
+// The ONNX element type of a tensor's dtype; -1 for one ONNX cannot hold.
+int OnnxType(torch::ScalarType type);
+
+// Adds `t` (contiguous, any dtype OnnxType knows) as an initializer; returns its name.
+std::string AddTensor(OnnxGraph& graph, const std::string& name, const torch::Tensor& t);
+
+// y = x W^T + b for x [..., in]: returns y's name. `accuracy_level` is MatMulNBits' (0 = fp32
+// activations, exact; 4 = int8 activations, faster). Errors name the layer and scheme.
+absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x, const StoredWeight& w,
+                                         const std::string& name, int64_t accuracy_level = 0,
+                                         SharedInitializers* shared = nullptr);
+
+// The weight as an fp32 constant [out, in] computed from the stored form by foldable nodes.
+absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name);
+
+// Embedding rows for int64 `ids` [batch, sequence]: [batch, sequence, in]. int8 tables gather
+// int8 rows and their scales; group-wise tables gather MatMulNBits-packed rows and unpack only
+// those; fp32 / fp16 gather from the table.
+absl::StatusOr<std::string> ExportEmbeddingLookup(OnnxGraph& graph, const std::string& ids, const StoredWeight& w,
+                                                  const std::string& name, SharedInitializers* shared = nullptr);
+
+}  // namespace shrink::worker
