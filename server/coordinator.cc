@@ -1,3 +1,6 @@
+// The coordinator's lifecycle: create and shut down, the client API, the worker
+// registry, results driving each job's search, finalizing and the manifest,
+// persistence and gauges. Scheduling, leases and recovery have their own files.
 #include "server/coordinator.h"
 
 #include <algorithm>
@@ -11,15 +14,13 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/policy.h"
-#include "common/sha256.h"
-#include "common/task_names.h"
 #include "common/status.h"
+#include "server/job_spec_validation.h"
 #include "server/manifest.h"
 
 namespace shrink::server {
 namespace {
 
-constexpr int kMaxBudget = 100000;
 // The artifact file the coordinator adds: policy, shapes, metrics, history.
 constexpr char kManifestName[] = "manifest.json";
 
@@ -95,191 +96,10 @@ void Coordinator::Shutdown() {
   if (finish_thread_.joinable()) finish_thread_.join();
 }
 
-absl::Status Coordinator::Recover() {
-  SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> all, store_->ListJobs());
-  SHRINK_ASSIGN_OR_RETURN(std::vector<v1::Job> unfinished, store_->ListUnfinishedJobs());
-  std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& job : all) {
-    if (IsTerminal(job.state())) finished_by_state_[JobStateName(job.state())]++;
-  }
-  auto log_resumed = [](const JobRuntime& runtime) {
-    SHRINK_LOG(INFO) << "resuming job " << runtime.job.id() << " ("
-                     << JobStateName(runtime.job.state()) << ", " << runtime.job.evaluated() << "/"
-                     << runtime.job.spec().budget() << " evaluated)";
-  };
-  for (v1::Job& job : unfinished) {
-    JobRuntime& runtime = jobs_[job.id()];
-    runtime.job = std::move(job);
-    runtime.job.set_in_flight(0);
-    runtime.visible_job = runtime.job;  // as stored: durable
-    runtime.visible_version = runtime.version;
-    if (runtime.job.state() == v1::SEARCHING || runtime.job.state() == v1::FINALIZING) {
-      auto search = MakeSearchLocked(runtime.job);
-      if (!search.ok()) {
-        FailJobLocked(runtime, std::string(search.status().message()));
-        continue;
-      }
-      runtime.search = std::move(*search);
-      SHRINK_ASSIGN_OR_RETURN(auto candidates, store_->ListCandidates(runtime.job.id()));
-      int64_t next = 0;
-      for (const auto& c : candidates) next = std::max(next, c.id() + 1);
-      runtime.next_candidate_id = next;
-      // A learning search continues from its checkpoint, stored with the
-      // last recorded candidate, so it has observed every one of them.
-      auto checkpoint = store_->GetSearchState(runtime.job.id());
-      if (checkpoint.ok() && !checkpoint->empty()) {
-        absl::Status restored = runtime.search->RestoreState(*checkpoint);
-        if (restored.ok()) {
-          SHRINK_LOG(INFO) << "job " << runtime.job.id() << ": " << runtime.job.spec().search()
-                           << " search restored from its checkpoint (" << checkpoint->size()
-                           << " bytes, " << runtime.search->proposals() << " proposals)";
-          log_resumed(runtime);
-          continue;
-        }
-        SHRINK_LOG(WARNING) << "job " << runtime.job.id() << ": checkpoint does not restore ("
-                            << restored.message() << "); replaying the recorded results instead";
-        auto fresh = MakeSearchLocked(runtime.job);
-        if (!fresh.ok()) {
-          FailJobLocked(runtime, std::string(fresh.status().message()));
-          continue;
-        }
-        runtime.search = std::move(*fresh);
-      }
-      // Replay the search: the same proposals in the same order, so the
-      // next proposal is the one after the last candidate recorded.
-      for (int64_t i = 0; i < next; ++i) runtime.search->Propose();
-      for (const auto& c : candidates) {
-        if (c.outcome() == "ok") runtime.search->Observe(c.policy(), c.evaluation(), c.reward());
-      }
-    }
-    log_resumed(runtime);
-  }
-  PumpLocked();
-  return absl::OkStatus();
-}
-
-// A file list's names: present, plain (no folders), unique, few; sizes as uploaded.
-static absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileRef>& files, const char* field,
-                              int max_files, const BlobStore& blobs) {
-  if (files.size() > max_files) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " has ", files.size(), " files; at most ", max_files));
-  }
-  std::set<std::string> names;
-  for (int i = 0; i < files.size(); ++i) {
-    const v1::FileRef& file = files[i];
-    if (file.name().empty() || file.name().size() > 255 || file.name().find('/') != std::string::npos ||
-        file.name() == "." || file.name() == "..") {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(),
-                                                     "' is not a plain file name"));
-    }
-    if (!names.insert(file.name()).second) {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(), "' appears twice"));
-    }
-    if (IsSha256Hex(file.sha256()) && blobs.Has(file.sha256())) {
-      auto size = blobs.Size(file.sha256());
-      if (size.ok() && *size != file.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, "[", file.name(), "].size ", file.size(),
-                                                       " differs from the uploaded blob's ", *size));
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status Coordinator::ValidateSpec(const v1::JobSpec& spec) const {
-  if (spec.name().size() > 256) return absl::InvalidArgumentError("spec.name is longer than 256 characters");
-  if (spec.client_request_id().size() > 128) {
-    return absl::InvalidArgumentError("spec.client_request_id is longer than 128 characters");
-  }
-  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.model_files(), "spec.model_files", 16, *blobs_));
-  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.task().data_files(), "spec.task.data_files", 64, *blobs_));
-  bool has_config = false, has_weights = false;
-  for (const auto& file : spec.model_files()) {
-    if (!IsSha256Hex(file.sha256())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("spec.model_files[", file.name(), "].sha256 is not a sha256 hex digest"));
-    }
-    if (!blobs_->Has(file.sha256())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "spec.model_files[", file.name(), "]: blob ", file.sha256(), " was not uploaded"));
-    }
-    has_config |= file.name() == "config.json";
-    has_weights |= file.name() == "model.safetensors";
-  }
-  if (!has_config || !has_weights) {
-    return absl::InvalidArgumentError(
-        "spec.model_files must contain config.json and model.safetensors");
-  }
-  SHRINK_RETURN_IF_ERROR(ValidateTaskName(spec.task().name(), spec.task().data_files_size()));
-  for (const auto& file : spec.task().data_files()) {
-    if (!IsSha256Hex(file.sha256()) || !blobs_->Has(file.sha256())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("spec.task.data_files[", file.name(), "]: blob was not uploaded"));
-    }
-  }
-  const v1::Goal& goal = spec.goal();
-  if (!(goal.target_size() > 0 && goal.target_size() <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("spec.goal.target_size %g is outside (0, 1]", goal.target_size()));
-  }
-  if (!(goal.min_retention() >= 0 && goal.min_retention() <= 1)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("spec.goal.min_retention %g is outside [0, 1]", goal.min_retention()));
-  }
-  if (spec.budget() < 1 || spec.budget() > kMaxBudget) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("spec.budget %d is outside [1, %d]", spec.budget(), kMaxBudget));
-  }
-  if (spec.max_in_flight() < 0 || spec.max_in_flight() > 4096) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("spec.max_in_flight %d is outside [0, 4096]", spec.max_in_flight()));
-  }
-  const auto& r = spec.reward();
-  const std::pair<const char*, double> weights[] = {
-      {"alpha", r.alpha()}, {"beta", r.beta()}, {"gamma", r.gamma()}, {"delta", r.delta()}};
-  for (const auto& [name, value] : weights) {
-    if (!(value >= 0 && value <= 1000)) {  // also refuses NaN
-      return absl::InvalidArgumentError(absl::StrFormat("spec.reward.%s %g is outside [0, 1000]", name, value));
-    }
-  }
-  if (!spec.init_agent().empty()) {
-    if (spec.search() != "ddpg") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "spec.init_agent: only the ddpg search starts from another job's agent (search is '",
-          spec.search(), "')"));
-    }
-    auto source = store_->GetJob(spec.init_agent());
-    if (!source.ok()) {
-      return absl::NotFoundError(absl::StrCat("spec.init_agent: no job ", spec.init_agent()));
-    }
-    if (source->spec().search() != "ddpg" || source->state() != v1::SUCCEEDED) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "spec.init_agent: job ", spec.init_agent(), " is not a finished ddpg job (search '",
-          source->spec().search(), "', state ", JobStateName(source->state()), ")"));
-    }
-    auto state = store_->GetSearchState(spec.init_agent());
-    if (!state.ok() || state->empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("spec.init_agent: job ", spec.init_agent(), " has no agent checkpoint"));
-    }
-  }
-  // The search name is checked by building one on a one-layer model.
-  agent::SearchContext probe;
-  probe.model.add_layers()->set_name("probe");
-  probe.goal = goal;
-  probe.budget = 1;
-  auto search = agent::MakeSearch(spec.search().empty() ? "random" : spec.search(), probe);
-  if (!search.ok()) {
-    return absl::Status(search.status().code(),
-                        absl::StrCat("spec.search: ", search.status().message()));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const std::string& tenant) {
   v1::JobSpec spec = spec_in;
   if (spec.search().empty()) spec.set_search("random");
-  SHRINK_RETURN_IF_ERROR(ValidateSpec(spec));
+  SHRINK_RETURN_IF_ERROR(ValidateJobSpec(spec, *blobs_, *store_));
   std::unique_lock<std::mutex> lock(mu_);
   // Waits until the job's first write is durable (mu_ released meanwhile); the
   // job as clients see it then, or the write's error (the job is dropped).
@@ -559,38 +379,6 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
   PumpLocked();
 }
 
-void Coordinator::HandleHeartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat) {
-  const absl::Time now = absl::Now();
-  std::lock_guard<std::mutex> lock(mu_);
-  auto w = workers_.find(worker_id);
-  if (w == workers_.end()) return;
-  if (metrics_) metrics_->HeartbeatReceived();
-  int ignored = 0;
-  for (const std::string& id : heartbeat.task_ids()) {
-    auto it = tasks_.find(id);
-    // Finished, recalled, re-queued or someone else's: that worker's word does not count.
-    if (it == tasks_.end() || it->second.worker_id != worker_id) {
-      ++ignored;
-      continue;
-    }
-    it->second.deadline = std::max(it->second.deadline, LeaseEnd(it->second.dispatched_at, now));
-  }
-  if (ignored > 0) {
-    SHRINK_LOG(INFO) << "heartbeat from " << worker_id << " named " << ignored
-                     << " task(s) not dispatched to it; ignored";
-  }
-  // An answer, as a result is: a worker whose lease expired (stopped, partitioned) takes work again.
-  if (w->second.unresponsive) {
-    w->second.unresponsive = false;
-    SHRINK_LOG(INFO) << "worker " << worker_id << " answers again (heartbeat)";
-    PumpLocked();
-  }
-}
-
-absl::Time Coordinator::LeaseEnd(absl::Time dispatched_at, absl::Time now) const {
-  return std::min(now + options_.lease, dispatched_at + options_.max_task);
-}
-
 void Coordinator::OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& result) {
   *runtime.job.mutable_description() = result.description();
   auto search = MakeSearchLocked(runtime.job);
@@ -801,28 +589,6 @@ void Coordinator::RetireFinishedLocked() {
   }
 }
 
-void Coordinator::DropJobTasksLocked(const std::string& job_id) {
-  for (auto it = tasks_.begin(); it != tasks_.end();) {
-    if (it->second.task.job_id() != job_id) {
-      ++it;
-      continue;
-    }
-    if (!it->second.worker_id.empty()) {
-      auto w = workers_.find(it->second.worker_id);
-      if (w != workers_.end()) {
-        w->second.running.erase(it->first);
-        v1::CoordinatorMessage recall;
-        recall.mutable_cancel()->set_task_id(it->first);
-        w->second.outbox.push_back(std::move(recall));
-        w->second.outbox_freed_at.push_back(absl::InfinitePast());
-        w->second.wake->notify_all();
-      }
-    }
-    queue_.erase(std::remove(queue_.begin(), queue_.end(), it->first), queue_.end());
-    it = tasks_.erase(it);
-  }
-}
-
 absl::StatusOr<std::unique_ptr<agent::Search>> Coordinator::MakeSearchLocked(const v1::Job& job) {
   agent::SearchContext context;
   context.model = job.description();
@@ -840,146 +606,6 @@ absl::StatusOr<std::unique_ptr<agent::Search>> Coordinator::MakeSearchLocked(con
   return agent::MakeSearch(job.spec().search(), context);
 }
 
-int Coordinator::TotalSlotsLocked() const {
-  int total = 0;
-  for (const auto& [id, w] : workers_) {
-    if (w.attached && !w.unresponsive) total += w.info.slots();
-  }
-  return total;
-}
-
-void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
-                                    const v1::Policy& policy, int64_t candidate_id) {
-  PendingTask pending;
-  v1::Task& task = pending.task;
-  task.set_task_id(absl::StrCat(runtime.job.id(), "-", TaskKindName(kind), "-",
-                                candidate_id >= 0 ? candidate_id : 0, "-", ++next_task_number_));
-  task.set_job_id(runtime.job.id());
-  task.set_kind(kind);
-  *task.mutable_model_files() = runtime.job.spec().model_files();
-  *task.mutable_task() = runtime.job.spec().task();
-  *task.mutable_policy() = policy;
-  pending.candidate_id = candidate_id;
-  queue_.push_back(task.task_id());
-  tasks_[task.task_id()] = std::move(pending);
-  runtime.job.set_in_flight(runtime.job.in_flight() + 1);
-}
-
-void Coordinator::FillJobLocked(JobRuntime& runtime, int total_slots) {
-  v1::Job& job = runtime.job;
-  if (job.state() == v1::QUEUED) {
-    if (job.in_flight() == 0) EnqueueTaskLocked(runtime, v1::Task::DESCRIBE, v1::Policy(), -1);
-    return;
-  }
-  if (job.state() == v1::FINALIZING) {
-    if (job.in_flight() == 0 && !runtime.writing_manifest) EnqueueTaskLocked(runtime, v1::Task::FINALIZE, job.best().policy(), -1);
-    return;
-  }
-  if (job.state() != v1::SEARCHING || !runtime.search) return;
-  // Keep as many candidates in flight as there are worker slots (K), so the
-  // search proposes from its freshest state rather than far ahead.
-  int limit = std::max(1, total_slots);
-  if (job.spec().max_in_flight() > 0) limit = std::min(limit, job.spec().max_in_flight());
-  // While searching, every task in flight is a candidate evaluation.
-  while (job.in_flight() < limit && job.evaluated() + job.in_flight() < job.spec().budget()) {
-    v1::Policy policy = runtime.search->Propose();
-    EnqueueTaskLocked(runtime, v1::Task::EVALUATE, policy, runtime.next_candidate_id++);
-  }
-  if (job.evaluated() >= job.spec().budget() && job.in_flight() == 0) {
-    if (!job.has_best() || job.best().outcome() != "ok") {
-      FailJobLocked(runtime, absl::StrCat("all ", job.evaluated(), " candidates failed; last error: ",
-                                          runtime.last_candidate.error()));
-      return;
-    }
-    job.set_state(v1::FINALIZING);
-    SaveJobLocked(runtime);
-    EnqueueTaskLocked(runtime, v1::Task::FINALIZE, job.best().policy(), -1);
-  }
-}
-
-void Coordinator::PumpLocked() {
-  if (shutdown_) return;
-  const int total_slots = TotalSlotsLocked();  // once, not once per job: 256 workers x 50 jobs adds up
-  for (auto& [id, runtime] : jobs_) {
-    // A job being submitted waits for its first write to be durable.
-    if (!IsTerminal(runtime.job.state()) && runtime.visible_version > 0) FillJobLocked(runtime, total_slots);
-  }
-  RetireFinishedLocked();
-  DispatchLocked();
-  UpdateGaugesLocked();
-}
-
-void Coordinator::DispatchLocked() {
-  while (!queue_.empty()) {
-    // The attached worker with the most free slots takes the oldest task.
-    WorkerState* best = nullptr;
-    std::string best_id;
-    int best_free = 0;
-    for (auto& [id, w] : workers_) {
-      int free = w.info.slots() - static_cast<int>(w.running.size());
-      if (w.attached && !w.unresponsive && free > best_free) {
-        best = &w;
-        best_id = id;
-        best_free = free;
-      }
-    }
-    if (best == nullptr) return;
-    std::string task_id = queue_.front();
-    queue_.pop_front();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end()) continue;
-    PendingTask& task = it->second;
-    task.worker_id = best_id;
-    task.attempts++;
-    task.dispatched_at = absl::Now();
-    task.deadline = LeaseEnd(task.dispatched_at, task.dispatched_at);
-    best->running.insert(task_id);
-    v1::CoordinatorMessage message;
-    *message.mutable_task() = task.task;
-    best->outbox.push_back(std::move(message));
-    if (best->freed_at.empty()) {
-      best->outbox_freed_at.push_back(absl::InfinitePast());
-    } else {
-      best->outbox_freed_at.push_back(best->freed_at.front());
-      best->freed_at.pop_front();
-    }
-    best->wake->notify_all();
-    if (metrics_) metrics_->CandidateDispatched(TaskKindName(task.task.kind()));
-  }
-  // Nothing left to hand out: a freed slot now waits for work, not for the dispatcher.
-  for (auto& [id, w] : workers_) w.freed_at.clear();
-}
-
-void Coordinator::RequeueOrFailLocked(const std::string& task_id, const std::string& reason) {
-  auto it = tasks_.find(task_id);
-  if (it == tasks_.end()) return;
-  PendingTask& task = it->second;
-  if (metrics_) metrics_->CandidateCompleted("lease_expired");
-  if (auto w = workers_.find(task.worker_id); w != workers_.end()) w->second.running.erase(task_id);
-  task.worker_id.clear();
-  if (task.attempts < options_.max_attempts) {
-    queue_.push_front(task_id);  // it waited longest
-    return;
-  }
-  // Out of attempts: report it as the worker would have.
-  v1::TaskResult failed;
-  failed.set_task_id(task_id);
-  failed.set_ok(false);
-  failed.set_error(absl::StrCat(reason, " ", task.attempts, " times"));
-  std::string job_id = task.task.job_id();
-  PendingTask copy = std::move(task);
-  tasks_.erase(it);
-  auto job_it = jobs_.find(job_id);
-  if (job_it == jobs_.end()) return;
-  JobRuntime& runtime = job_it->second;
-  runtime.job.set_in_flight(std::max(0, runtime.job.in_flight() - 1));
-  if (copy.task.kind() == v1::Task::EVALUATE) {
-    OnEvaluatedLocked(runtime, copy, failed, "");
-  } else {
-    FailJobLocked(runtime, absl::StrCat(TaskKindName(copy.task.kind()), " task: ", failed.error()));
-  }
-}
-
 void Coordinator::UpdateGaugesLocked() {
   if (!metrics_) return;
   std::map<std::string, int> by_state = finished_by_state_;
@@ -994,43 +620,6 @@ void Coordinator::UpdateGaugesLocked() {
     busy += static_cast<int>(w.running.size());
   }
   metrics_->SetWorkers(connected, slots, busy);
-}
-
-void Coordinator::LeaseLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!shutdown_) {
-    changed_.wait_for(lock, absl::ToChronoNanoseconds(options_.lease_check));
-    if (shutdown_) break;
-    absl::Time now = absl::Now();
-    std::vector<std::string> expired;
-    for (const auto& [id, task] : tasks_) {
-      if (!task.worker_id.empty() && task.deadline < now) expired.push_back(id);
-    }
-    if (expired.empty()) continue;
-    for (const auto& id : expired) {
-      auto it = tasks_.find(id);
-      // Heartbeats renew a lease up to max_task after dispatch, never beyond.
-      const bool capped = it->second.deadline >= it->second.dispatched_at + options_.max_task;
-      if (capped) {
-        SHRINK_LOG(WARNING) << "task " << id << " on " << it->second.worker_id << " ran past --max-task-seconds ("
-                            << absl::FormatDuration(options_.max_task) << ") despite its heartbeats";
-      } else {
-        SHRINK_LOG(WARNING) << "lease of task " << id << " on " << it->second.worker_id
-                            << " expired: no result and no heartbeat for " << absl::FormatDuration(options_.lease);
-      }
-      if (auto w = workers_.find(it->second.worker_id); w != workers_.end()) {
-        v1::CoordinatorMessage recall;
-        recall.mutable_cancel()->set_task_id(id);
-        w->second.outbox.push_back(std::move(recall));
-        w->second.outbox_freed_at.push_back(absl::InfinitePast());
-        w->second.wake->notify_all();
-        // Hung, cut off or stuck on this task: no more work until it answers again.
-        w->second.unresponsive = true;
-      }
-      RequeueOrFailLocked(id, capped ? "ran past --max-task-seconds" : "lease expired");
-    }
-    PumpLocked();
-  }
 }
 
 }  // namespace shrink::server

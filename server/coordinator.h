@@ -1,5 +1,7 @@
 // The coordinator's core, independent of gRPC: jobs, the candidate queue,
 // leases, workers and their outboxes. The gRPC services are thin layers on it.
+// One class, one mutex; its methods are defined in coordinator.cc (lifecycle),
+// scheduler.cc, leases.cc and recovery.cc. Spec checks: job_spec_validation.h.
 #pragma once
 
 #include <condition_variable>
@@ -50,6 +52,7 @@ class Coordinator {
   // Opens the state folder and resumes every unfinished job found there.
   static absl::StatusOr<std::unique_ptr<Coordinator>> Create(const CoordinatorOptions& options,
                                                              CoordinatorMetrics* metrics);
+  // Shuts down, then commits and publishes every write still queued.
   ~Coordinator();
 
   // --- client API ---
@@ -57,8 +60,11 @@ class Coordinator {
   // repeated client_request_id (of the same tenant) returns the job created
   // the first time. ResourceExhausted beyond max_active_jobs_per_tenant.
   absl::StatusOr<v1::Job> SubmitJob(const v1::JobSpec& spec, const std::string& tenant = "default");
+  // The job as of its last durable write; NotFound for an unknown id.
   absl::StatusOr<v1::Job> GetJob(const std::string& id);
+  // Every job, oldest first, each as of its last durable write.
   absl::StatusOr<std::vector<v1::Job>> ListJobs();
+  // The job's recorded candidates by id; NotFound for an unknown job.
   absl::StatusOr<std::vector<v1::CandidateSummary>> ListCandidates(const std::string& id);
   // Stops dispatching, recalls in-flight tasks, and leaves the job CANCELLED.
   absl::StatusOr<v1::Job> CancelJob(const std::string& id);
@@ -66,7 +72,9 @@ class Coordinator {
   // fills `event`; updates `*version`. NotFound for an unknown job.
   absl::Status WaitForJobChange(const std::string& id, uint64_t* version, absl::Duration timeout,
                                 v1::JobEvent* event);
+  // The uploaded models, data and artifacts (the services stream them in and out).
   BlobStore* blobs() { return blobs_.get(); }
+  // The /metrics families it was created with (may be null: every use checks).
   CoordinatorMetrics* metrics() { return metrics_; }
 
   // --- worker API ---
@@ -74,6 +82,7 @@ class Coordinator {
   std::string RegisterWorker(const v1::RegisterWorkerRequest& request);
   // The worker's task stream opened; NotFound for an unknown worker id.
   absl::Status AttachWorker(const std::string& worker_id);
+  // What NextMessageForWorker came back with.
   enum class Next { kMessage, kTimeout, kClosed };
   // Blocks until a message for the worker is ready (kMessage), `timeout`
   // passes (kTimeout), or the worker is detached or the coordinator shuts
@@ -88,6 +97,7 @@ class Coordinator {
   void HandleResult(const std::string& worker_id, const v1::TaskResult& result);
   // The worker is alive and still running these tasks: each one dispatched to
   // it gets its lease renewed (capped by max_task); other ids are ignored.
+  // Defined in server/leases.cc.
   void HandleHeartbeat(const std::string& worker_id, const v1::Heartbeat& heartbeat);
 
   // Stops the lease thread and wakes every waiter.
@@ -131,28 +141,57 @@ class Coordinator {
   };
 
   Coordinator(const CoordinatorOptions& options, CoordinatorMetrics* metrics);
-  absl::Status Recover();
-  absl::Status ValidateSpec(const v1::JobSpec& spec) const;
 
   // All *Locked methods need mu_ held.
+
+  // --- recovery (server/recovery.cc) ---
+  // Called once by Create (takes mu_): resumes every unfinished job in the store, its search
+  // restored from its checkpoint or by replaying its recorded candidates.
+  absl::Status Recover();
+
+  // --- scheduling (server/scheduler.cc) ---
+  // Fills every job's share of the queue, retires finished jobs and dispatches:
+  // called after anything that frees a slot or adds work.
   void PumpLocked();
   // Queues the job's next tasks; `total_slots` = the usable workers' slots (K).
   void FillJobLocked(JobRuntime& runtime, int total_slots);
+  // Queues one task of the job and counts it in the job's in_flight.
   void EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind, const v1::Policy& policy,
                          int64_t candidate_id);
+  // Hands queued tasks, oldest first, to the attached worker with the most free slots.
   void DispatchLocked();
+  // Forgets the job's tasks: queued ones leave the queue, dispatched ones are recalled.
+  void DropJobTasksLocked(const std::string& job_id);
+  // The slots of the attached workers that answer (K).
+  int TotalSlotsLocked() const;
+
+  // --- leases (server/leases.cc) ---
+  // The lease thread: every lease_check, recalls the tasks whose lease ended and
+  // marks their workers unresponsive, then re-queues or fails the tasks.
+  void LeaseLoop();
+  // The lease end of a task dispatched at `dispatched_at`, renewed at `now`.
+  absl::Time LeaseEnd(absl::Time dispatched_at, absl::Time now) const;
+  // A task lost its worker (lease ended, worker left): back to the front of the
+  // queue, or, after max_attempts dispatches, a failed result (`reason` says why).
   void RequeueOrFailLocked(const std::string& task_id, const std::string& reason);
+
+  // --- job lifecycle (coordinator.cc) ---
+  // Drops the job's tasks and leaves it FAILED with `error`.
   void FailJobLocked(JobRuntime& runtime, const std::string& error);
+  // The model is described: the job's search starts (SEARCHING).
   void OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& result);
+  // Records a candidate's result (or failure): the search observes it, the best is
+  // kept, and the candidate is written with the search's checkpoint.
   void OnEvaluatedLocked(JobRuntime& runtime, const PendingTask& task, const v1::TaskResult& result,
                          const std::string& worker_id);
+  // The best policy is finalized: its artifact goes to FinishLoop for the manifest.
   void OnFinalizedLocked(JobRuntime& runtime, const v1::TaskResult& result);
   // Writes the finalized jobs' manifests, outside mu_: reading every candidate back and
   // writing a file take milliseconds that would otherwise stall every dispatch.
   void FinishLoop();
   // Writes `job`'s manifest.json (see server/manifest.h) into the blob store; no lock needed.
   absl::StatusOr<v1::FileRef> WriteManifest(const v1::Job& job);
-  void DropJobTasksLocked(const std::string& job_id);
+  // Stamps the job's update time and persists it (PersistLocked).
   void SaveJobLocked(JobRuntime& runtime);
   // Bumps the job's version and queues its durable write (with a candidate and
   // the search checkpoint when given); returns the write's sequence number.
@@ -162,15 +201,14 @@ class Coordinator {
   // watchers; with `retire`, finished jobs whose last write is durable leave memory.
   void PublishLocked(std::vector<CommitQueue::Entry>& batch, const std::vector<absl::Status>& statuses,
                      bool retire);
+  // Jobs whose final state is durable leave memory; the store answers for them.
   void RetireFinishedLocked();
   // The durable job clients see, with the live in_flight count.
   static v1::Job VisibleJob(const JobRuntime& runtime);
+  // Sets the jobs, queue and workers gauges from the current state.
   void UpdateGaugesLocked();
-  int TotalSlotsLocked() const;
+  // A new search for the described job (from init_agent's checkpoint when named).
   absl::StatusOr<std::unique_ptr<agent::Search>> MakeSearchLocked(const v1::Job& job);
-  void LeaseLoop();
-  // The lease end of a task dispatched at `dispatched_at`, renewed at `now`.
-  absl::Time LeaseEnd(absl::Time dispatched_at, absl::Time now) const;
 
   const CoordinatorOptions options_;
   CoordinatorMetrics* const metrics_;

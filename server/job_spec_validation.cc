@@ -1,0 +1,140 @@
+#include "server/job_spec_validation.h"
+
+#include <set>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "agent/search.h"
+#include "common/api_names.h"
+#include "common/sha256.h"
+#include "common/status.h"
+#include "common/task_names.h"
+
+namespace shrink::server {
+namespace {
+
+constexpr int kMaxBudget = 100000;
+
+// A file list's names: present, plain (no folders), unique, few; sizes as uploaded.
+absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileRef>& files, const char* field,
+                              int max_files, const BlobStore& blobs) {
+  if (files.size() > max_files) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " has ", files.size(), " files; at most ", max_files));
+  }
+  std::set<std::string> names;
+  for (int i = 0; i < files.size(); ++i) {
+    const v1::FileRef& file = files[i];
+    if (file.name().empty() || file.name().size() > 255 || file.name().find('/') != std::string::npos ||
+        file.name() == "." || file.name() == "..") {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(),
+                                                     "' is not a plain file name"));
+    }
+    if (!names.insert(file.name()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(), "' appears twice"));
+    }
+    if (IsSha256Hex(file.sha256()) && blobs.Has(file.sha256())) {
+      auto size = blobs.Size(file.sha256());
+      if (size.ok() && *size != file.size()) {
+        return absl::InvalidArgumentError(absl::StrCat(field, "[", file.name(), "].size ", file.size(),
+                                                       " differs from the uploaded blob's ", *size));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, JobStore& store) {
+  if (spec.name().size() > 256) return absl::InvalidArgumentError("spec.name is longer than 256 characters");
+  if (spec.client_request_id().size() > 128) {
+    return absl::InvalidArgumentError("spec.client_request_id is longer than 128 characters");
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.model_files(), "spec.model_files", 16, blobs));
+  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.task().data_files(), "spec.task.data_files", 64, blobs));
+  bool has_config = false, has_weights = false;
+  for (const auto& file : spec.model_files()) {
+    if (!IsSha256Hex(file.sha256())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("spec.model_files[", file.name(), "].sha256 is not a sha256 hex digest"));
+    }
+    if (!blobs.Has(file.sha256())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spec.model_files[", file.name(), "]: blob ", file.sha256(), " was not uploaded"));
+    }
+    has_config |= file.name() == "config.json";
+    has_weights |= file.name() == "model.safetensors";
+  }
+  if (!has_config || !has_weights) {
+    return absl::InvalidArgumentError(
+        "spec.model_files must contain config.json and model.safetensors");
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateTaskName(spec.task().name(), spec.task().data_files_size()));
+  for (const auto& file : spec.task().data_files()) {
+    if (!IsSha256Hex(file.sha256()) || !blobs.Has(file.sha256())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("spec.task.data_files[", file.name(), "]: blob was not uploaded"));
+    }
+  }
+  const v1::Goal& goal = spec.goal();
+  if (!(goal.target_size() > 0 && goal.target_size() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.goal.target_size %g is outside (0, 1]", goal.target_size()));
+  }
+  if (!(goal.min_retention() >= 0 && goal.min_retention() <= 1)) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.goal.min_retention %g is outside [0, 1]", goal.min_retention()));
+  }
+  if (spec.budget() < 1 || spec.budget() > kMaxBudget) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.budget %d is outside [1, %d]", spec.budget(), kMaxBudget));
+  }
+  if (spec.max_in_flight() < 0 || spec.max_in_flight() > 4096) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("spec.max_in_flight %d is outside [0, 4096]", spec.max_in_flight()));
+  }
+  const auto& r = spec.reward();
+  const std::pair<const char*, double> weights[] = {
+      {"alpha", r.alpha()}, {"beta", r.beta()}, {"gamma", r.gamma()}, {"delta", r.delta()}};
+  for (const auto& [name, value] : weights) {
+    if (!(value >= 0 && value <= 1000)) {  // also refuses NaN
+      return absl::InvalidArgumentError(absl::StrFormat("spec.reward.%s %g is outside [0, 1000]", name, value));
+    }
+  }
+  if (!spec.init_agent().empty()) {
+    if (spec.search() != "ddpg") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.init_agent: only the ddpg search starts from another job's agent (search is '",
+          spec.search(), "')"));
+    }
+    auto source = store.GetJob(spec.init_agent());
+    if (!source.ok()) {
+      return absl::NotFoundError(absl::StrCat("spec.init_agent: no job ", spec.init_agent()));
+    }
+    if (source->spec().search() != "ddpg" || source->state() != v1::SUCCEEDED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spec.init_agent: job ", spec.init_agent(), " is not a finished ddpg job (search '",
+          source->spec().search(), "', state ", JobStateName(source->state()), ")"));
+    }
+    auto state = store.GetSearchState(spec.init_agent());
+    if (!state.ok() || state->empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("spec.init_agent: job ", spec.init_agent(), " has no agent checkpoint"));
+    }
+  }
+  // The search name is checked by building one on a one-layer model.
+  agent::SearchContext probe;
+  probe.model.add_layers()->set_name("probe");
+  probe.goal = goal;
+  probe.budget = 1;
+  auto search = agent::MakeSearch(spec.search().empty() ? "random" : spec.search(), probe);
+  if (!search.ok()) {
+    return absl::Status(search.status().code(),
+                        absl::StrCat("spec.search: ", search.status().message()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace shrink::server
