@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "agent/search.h"
 #include "common/api_names.h"
+#include "common/model_files.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/task_names.h"
@@ -64,12 +65,12 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, Jo
       return absl::FailedPreconditionError(absl::StrCat(
           "spec.model_files[", file.name(), "]: blob ", file.sha256(), " was not uploaded"));
     }
-    has_config |= file.name() == "config.json";
-    has_weights |= file.name() == "model.safetensors";
+    has_config |= file.name() == kModelConfigFile;
+    has_weights |= file.name() == kModelWeightsFile;
   }
   if (!has_config || !has_weights) {
     return absl::InvalidArgumentError(
-        "spec.model_files must contain config.json and model.safetensors");
+        absl::StrCat("spec.model_files must contain ", kModelConfigFile, " and ", kModelWeightsFile));
   }
   SHRINK_RETURN_IF_ERROR(ValidateTaskName(spec.task().name(), spec.task().data_files_size()));
   for (const auto& file : spec.task().data_files()) {

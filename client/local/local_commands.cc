@@ -222,7 +222,7 @@ int RunExport(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"model", "model folder (required): any model Shrink loads, uncompressed or compressed", ""},
       {"out", "new folder for model.onnx, export.json and the tokenizer files (required)", ""},
-      {"accuracy-level", "4..7-bit layers (MatMulNBits): 0 = fp32 activations, exact; 4 = int8 activations, faster", "0"},
+      {"accuracy-level", "4-bit layers (MatMulNBits): 4 = int8 activations, fast; 0 = fp32 activations, exact", "4"},
       {"json", "print export.json", "", true},
       kHelpFlag,
   };

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/blob_upload.h"
 #include "common/files.h"
+#include "common/model_files.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/task_files.h"
@@ -54,10 +55,11 @@ absl::Status CoordinatorClient::UploadIfMissing(const std::string& path, v1::Fil
 absl::StatusOr<v1::JobSpec> CoordinatorClient::PrepareSpec(const CompressRequest& request) {
   v1::JobSpec spec;
   spec.set_name(request.name);
-  for (const char* name : {"config.json", "model.safetensors", "vocab.txt", "vocab.json", "merges.txt",
-                           "tokenizer_config.json", "special_tokens_map.json"}) {
+  std::vector<std::string> names = {kModelConfigFile, kModelWeightsFile};
+  names.insert(names.end(), TokenizerFileNames().begin(), TokenizerFileNames().end());
+  for (const std::string& name : names) {
     std::string path = absl::StrCat(request.model_dir, "/", name);
-    const bool required = std::string(name) == "config.json" || std::string(name) == "model.safetensors";
+    const bool required = name == kModelConfigFile || name == kModelWeightsFile;
     if (!PathExists(path)) {
       if (!required) continue;  // tokenizer files travel when the model has them
       return absl::NotFoundError(absl::StrCat("--model ", request.model_dir, " has no ", name));

@@ -27,7 +27,7 @@ using testing::TransformerLogits;
 
 // Bytes of all tensors' data in a model folder's model.safetensors.
 int64_t TensorBytes(const std::string& dir) {
-  auto file = SafetensorsFile::Open(dir + "/" + kWeightsFile);
+  auto file = SafetensorsFile::Open(dir + "/" + kModelWeightsFile);
   EXPECT_TRUE(file.ok()) << file.status();
   int64_t total = 0;
   if (file.ok()) {
@@ -88,7 +88,7 @@ TEST(LowBitTest, TransformerPackedLayersReloadIdenticallyAndMatchTheByteArithmet
     EXPECT_LT((q - reference).abs().max().item<double>(), 0.25 * reference.abs().max().item<double>() + 0.1);
 
     // Stored as packed codes under HF's names, described in config.json.
-    auto file = SafetensorsFile::Open(dir.Sub("q") + "/" + kWeightsFile);
+    auto file = SafetensorsFile::Open(dir.Sub("q") + "/" + kModelWeightsFile);
     ASSERT_TRUE(file.ok());
     const std::string fc1 = family == TransformerFamily::kGpt2         ? "transformer.h.0.mlp.c_fc"
                             : family == TransformerFamily::kDistilBert ? "distilbert.transformer.layer.0.ffn.lin1"

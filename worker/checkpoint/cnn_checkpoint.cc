@@ -32,26 +32,9 @@ torch::ScalarType WeightType(const LayerStorage& storage) {
 }
 
 absl::Status CheckScheme(const std::string& layer, const LayerStorage& storage, const std::string& origin) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": quantization of ", layer, ": ", why));
-  };
-  const std::string& s = storage.scheme;
-  if (s == kSchemeFloat32) {
-    if (storage.bits != 32) return bad(absl::StrCat("scheme fp32 needs bits 32, got ", storage.bits));
-  } else if (s == kSchemeFloat16) {
-    if (storage.bits < 9 || storage.bits > 16) return bad(absl::StrCat("scheme fp16 needs bits 9..16, got ", storage.bits));
-  } else if (s == kSchemeGroupwise) {
-    if (storage.bits < 4 || storage.bits > 7) return bad(absl::StrCat("scheme groupwise needs bits 4..7, got ", storage.bits));
-    if (storage.group_size <= 0) return bad("scheme groupwise needs a positive group_size");
-  } else if (s == kSchemeInt8WeightPerChannel || s == kSchemeInt8DynamicPerChannel || s == kSchemeInt8DynamicPerTensor) {
-    if (storage.bits != 8) return bad(absl::StrCat("scheme ", s, " needs bits 8, got ", storage.bits));
-    if (IsConv(layer) != (s == kSchemeInt8WeightPerChannel)) {
-      return bad(absl::StrCat("scheme ", s, " does not apply to a ", IsConv(layer) ? "conv" : "linear", " layer"));
-    }
-  } else {
-    return bad(absl::StrCat("unknown scheme \"", s, "\""));
-  }
-  return absl::OkStatus();
+  absl::Status s = CheckStorage(storage, IsConv(layer) ? WeightRole::kConv : WeightRole::kLinear);
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat(origin, ": quantization of ", layer, ": ", s.message()));
 }
 
 // Checks one tensor's dtype and shape; `shape` entries of -1 match anything.
@@ -211,10 +194,10 @@ absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& or
 }
 
 absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir) {
-  const std::string config_path = absl::StrCat(dir, "/", kConfigFile);
-  const std::string weights_path = absl::StrCat(dir, "/", kWeightsFile);
+  const std::string config_path = absl::StrCat(dir, "/", kModelConfigFile);
+  const std::string weights_path = absl::StrCat(dir, "/", kModelWeightsFile);
   if (!PathExists(config_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kConfigFile));
+    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kModelConfigFile));
   }
   SHRINK_ASSIGN_OR_RETURN(std::string config_text, ReadFile(config_path));
   Json config = Json::parse(config_text, nullptr, /*allow_exceptions=*/false);
@@ -256,7 +239,7 @@ absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir) {
     return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", e.what()));
   }
   if (!PathExists(weights_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kWeightsFile));
+    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kModelWeightsFile));
   }
   SHRINK_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(weights_path));
   for (const auto& [name, view] : file->tensors()) {
@@ -284,7 +267,7 @@ absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir) {
         if (!value->is_number_integer() || value->get<int64_t>() != actual) {
           return absl::InvalidArgumentError(absl::StrCat(config_path, ": layers.", it.key(), ".", field, " is ",
                                                          value->dump(), " but ", it.key(), ".weight (",
-                                                         kWeightsFile, ") implies ", actual));
+                                                         kModelWeightsFile, ") implies ", actual));
         }
       }
     }
@@ -294,7 +277,7 @@ absl::StatusOr<CnnCheckpoint> ReadCnnCheckpoint(const std::string& dir) {
     auto value = config.find(field);
     if (value != config.end() && (!value->is_number_integer() || value->get<int64_t>() != actual)) {
       return absl::InvalidArgumentError(absl::StrCat(config_path, ": ", field, " is ", value->dump(),
-                                                     " but the tensors in ", kWeightsFile, " imply ", actual));
+                                                     " but the tensors in ", kModelWeightsFile, " imply ", actual));
     }
   }
   return checkpoint;
@@ -343,8 +326,8 @@ absl::StatusOr<std::string> CnnSafetensorsBytes(const CnnCheckpoint& checkpoint)
 absl::Status WriteCnnCheckpoint(const CnnCheckpoint& checkpoint, const std::string& dir) {
   SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
   SHRINK_ASSIGN_OR_RETURN(std::string weights, CnnSafetensorsBytes(checkpoint));
-  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kWeightsFile), weights));
-  return WriteFileAtomic(absl::StrCat(dir, "/", kConfigFile), CnnConfigJson(checkpoint));
+  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kModelWeightsFile), weights));
+  return WriteFileAtomic(absl::StrCat(dir, "/", kModelConfigFile), CnnConfigJson(checkpoint));
 }
 
 int64_t CnnWeightColumns(const CnnWidths& w, const std::string& layer) {

@@ -11,35 +11,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/model_files.h"
+#include "worker/checkpoint/storage_scheme.h"
 #include "worker/nn/cnn.h"
 
 namespace shrink::worker {
 
 inline constexpr char kCnnModelType[] = "shrink-cnn";
-inline constexpr char kConfigFile[] = "config.json";
-inline constexpr char kWeightsFile[] = "model.safetensors";
-
-// Storage schemes recorded in config.json "quantization".
-inline constexpr char kSchemeFloat32[] = "fp32";
-inline constexpr char kSchemeFloat16[] = "fp16";                            // F16 weight, fp32 compute
-inline constexpr char kSchemeInt8WeightPerChannel[] = "int8_weight_per_channel";  // conv: dequantized at load
-inline constexpr char kSchemeInt8DynamicPerChannel[] = "int8_dynamic_per_channel";  // linear: int8 kernel
-inline constexpr char kSchemeInt8DynamicPerTensor[] = "int8_dynamic_per_tensor";    // linear: int8 kernel
-// 4..7 bits: "<layer>.weight_packed" (U8 codes of the weight as [out, in*k*k], row-major),
-// "<layer>.weight_scales" / ".weight_zeros" (F16 [out, groups]); convs widened at load,
-// linears requantized per channel to int8 for the ONEDNN kernel.
-inline constexpr char kSchemeGroupwise[] = "groupwise";
-
 // The compressible layers in forward order.
 const std::vector<std::string>& CnnLayerNames();
-
-// How one layer's weight is stored.
-struct LayerStorage {
-  int bits = 32;
-  std::string scheme = kSchemeFloat32;
-  int64_t group_size = 0;  // group-wise: inputs per scale / zero point
-  std::string method;      // group-wise: "gptq" or "rtn"
-};
 
 // A CNN exactly as stored: the tensors the file holds (fp32, fp16, int8 + scales, or packed).
 struct CnnCheckpoint {

@@ -110,14 +110,14 @@ std::vector<ModuleEntry> Modules(const TransformerConfig& c) {
   return m;
 }
 
-const TransformerStorage& StorageOf(const TransformerConfig& c, const std::string& layer) {
-  static const TransformerStorage kFp32;
+const LayerStorage& StorageOf(const TransformerConfig& c, const std::string& layer) {
+  static const LayerStorage kFp32;
   auto it = c.storage.find(layer);
   return layer.empty() || it == c.storage.end() ? kFp32 : it->second;
 }
 
-bool IsInt8(const TransformerStorage& s) { return s.bits == 8; }
-bool IsGroupwise(const TransformerStorage& s) { return s.scheme == kTransformerGroupwise; }
+bool IsInt8(const LayerStorage& s) { return s.bits == 8; }
+bool IsGroupwise(const LayerStorage& s) { return s.scheme == kSchemeGroupwise; }
 
 // The suffixes of a group-wise packed weight's three tensors.
 const char* const kPackedSuffixes[] = {".weight_packed", ".weight_scales", ".weight_zeros"};
@@ -134,26 +134,11 @@ bool Ignorable(const std::string& name, const TransformerConfig& c, const std::s
   return c.family == TransformerFamily::kRoberta && absl::StartsWith(name, prefix + "pooler.");
 }
 
-absl::Status CheckScheme(const std::string& layer, const TransformerStorage& s, bool embedding,
+absl::Status CheckScheme(const std::string& layer, const LayerStorage& storage, bool embedding,
                          const std::string& origin) {
-  auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": shrink_quantization.", layer, ": ", why));
-  };
-  if (s.scheme == kTransformerFp32) {
-    if (s.bits != 32) return bad("scheme fp32 needs bits 32");
-  } else if (s.scheme == kTransformerFp16) {
-    if (s.bits < 9 || s.bits > 16) return bad("scheme fp16 needs bits 9..16");
-  } else if (s.scheme == kTransformerInt8Rows) {
-    if (s.bits != 8 || !embedding) return bad("scheme int8_weight_per_row needs bits 8 on the embeddings");
-  } else if (s.scheme == kTransformerGroupwise) {
-    if (s.bits < 4 || s.bits > 7) return bad("scheme groupwise needs bits 4..7");
-    if (s.group_size <= 0) return bad("scheme groupwise needs a positive group_size");
-  } else if (s.scheme == kTransformerInt8PerChannel || s.scheme == kTransformerInt8PerTensor) {
-    if (s.bits != 8 || embedding) return bad(absl::StrCat("scheme ", s.scheme, " needs bits 8 on a linear layer"));
-  } else {
-    return bad(absl::StrCat("unknown scheme \"", s.scheme, "\""));
-  }
-  return absl::OkStatus();
+  absl::Status s = CheckStorage(storage, embedding ? WeightRole::kEmbedding : WeightRole::kLinear);
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat(origin, ": shrink_quantization.", layer, ": ", s.message()));
 }
 
 }  // namespace
@@ -161,7 +146,7 @@ absl::Status CheckScheme(const std::string& layer, const TransformerStorage& s, 
 bool TransformerWeights::IsUncompressed() const {
   if (config.compressed) return false;
   for (const auto& [layer, s] : config.storage) {
-    if (s.scheme != kTransformerFp32) return false;
+    if (s.scheme != kSchemeFloat32) return false;
   }
   return true;
 }
@@ -235,14 +220,14 @@ absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string
     return absl::OkStatus();
   };
   auto weight_type = [&](const std::string& layer) {
-    const TransformerStorage& s = StorageOf(c, layer);
+    const LayerStorage& s = StorageOf(c, layer);
     if (IsInt8(s)) return torch::kInt8;
-    return s.scheme == kTransformerFp16 ? torch::kFloat16 : torch::kFloat32;
+    return s.scheme == kSchemeFloat16 ? torch::kFloat16 : torch::kFloat32;
   };
   // A quantizable weight [rows, cols] (+ its scale when int8, or its packed tensors).
   auto check_weight = [&](const std::string& module, const std::string& layer, int64_t rows,
                           int64_t cols) -> absl::Status {
-    const TransformerStorage& s = StorageOf(c, layer);
+    const LayerStorage& s = StorageOf(c, layer);
     if (IsGroupwise(s)) {
       SHRINK_RETURN_IF_ERROR(check(module + ".weight_packed", torch::kUInt8, {PackedCodeBytes(rows * cols, s.bits)}));
       SHRINK_RETURN_IF_ERROR(check(module + ".weight_scales", torch::kFloat16, {rows, NumGroups(cols, s.group_size)}));
@@ -257,7 +242,7 @@ absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string
     if (!IsInt8(s)) return absl::OkStatus();
     const int64_t out = w.tensors.at(module + ".weight").size(0);
     const std::string scale = module + ".weight_scale";
-    SHRINK_RETURN_IF_ERROR(check(scale, torch::kFloat32, {s.scheme == kTransformerInt8PerTensor ? 1 : out}));
+    SHRINK_RETURN_IF_ERROR(check(scale, torch::kFloat32, {s.scheme == kSchemeInt8DynamicPerTensor ? 1 : out}));
     const torch::Tensor& t = w.tensors.at(scale);
     if (!t.isfinite().all().item<bool>() || !(t > 0).all().item<bool>()) {
       return fail("tensor ", scale, " has a scale that is not finite and positive");
@@ -330,9 +315,9 @@ absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string
 }
 
 absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& dir) {
-  const std::string config_path = absl::StrCat(dir, "/", kConfigFile);
-  const std::string weights_path = absl::StrCat(dir, "/", kWeightsFile);
-  if (!PathExists(config_path)) return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kConfigFile));
+  const std::string config_path = absl::StrCat(dir, "/", kModelConfigFile);
+  const std::string weights_path = absl::StrCat(dir, "/", kModelWeightsFile);
+  if (!PathExists(config_path)) return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kModelConfigFile));
   SHRINK_ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
   TransformerWeights w;
   SHRINK_ASSIGN_OR_RETURN(w.config, ParseTransformerConfig(text, config_path));
@@ -340,7 +325,7 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   const bool has_record = absl::StrContains(text, "\"shrink_layers\"");
   TransformerConfig& c = w.config;
   if (!PathExists(weights_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kWeightsFile));
+    return absl::InvalidArgumentError(absl::StrCat("model directory ", dir, " has no ", kModelWeightsFile));
   }
   SHRINK_ASSIGN_OR_RETURN(auto file, SafetensorsFile::Open(weights_path));
   // Base models (BertModel, GPT2Model) are saved without the prefix; task models with it.
@@ -348,7 +333,7 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   const std::string standard = BasePrefix(c.family);
   // Packed (4..7-bit) word embeddings are stored as ".weight_packed".
   const std::string probe =
-      modules[0].hf + (StorageOf(c, "embeddings").scheme == kTransformerGroupwise ? ".weight_packed" : ".weight");
+      modules[0].hf + (StorageOf(c, "embeddings").scheme == kSchemeGroupwise ? ".weight_packed" : ".weight");
   std::string prefix;
   if (file->Find(standard + probe) != nullptr) {
     prefix = standard;
@@ -371,8 +356,8 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   };
   bool head_initialised = false;
   for (const ModuleEntry& m : modules) {
-    const TransformerStorage& storage = StorageOf(c, m.layer);
-    const bool uncompressed_weight = storage.scheme == kTransformerFp32;
+    const LayerStorage& storage = StorageOf(c, m.layer);
+    const bool uncompressed_weight = storage.scheme == kSchemeFloat32;
     const std::string base = m.prefixed ? prefix : "";
     // Uncompressed weights stored in F16/BF16 (common for downloads) are widened to fp32, as HF does.
     auto widen = [&](torch::Tensor t, bool is_weight) {
@@ -541,7 +526,7 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
       if (recorded[i] == c.layers[i]) continue;
       return absl::InvalidArgumentError(absl::StrCat(config_path, ": shrink_layers[", i, "] records ", recorded[i].heads,
                                                      " heads and FFN width ", recorded[i].intermediate, " but ",
-                                                     kWeightsFile, " holds ", c.layers[i].heads, " heads and ",
+                                                     kModelWeightsFile, " holds ", c.layers[i].heads, " heads and ",
                                                      c.layers[i].intermediate));
     }
   }
@@ -575,7 +560,7 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
         if (w.tensors.count(block + "q" + suffix) == 0) continue;
         if (suffix == ".weight_packed") {
           // Concatenating the code streams row-wise = packing the fused [3 * inner, hidden] matrix.
-          const TransformerStorage& s = StorageOf(c, m.layer);
+          const LayerStorage& s = StorageOf(c, m.layer);
           std::vector<PackedGroupWeight> packed;
           for (const char* p : {"q", "k", "v"}) {
             PackedTensors t{w.tensors.at(block + p + ".weight_packed"), w.tensors.at(block + p + ".weight_scales"),
@@ -618,11 +603,11 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
 absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir) {
   SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
   SHRINK_ASSIGN_OR_RETURN(std::string bytes, TransformerSafetensorsBytes(weights));
-  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kWeightsFile), bytes));
-  return WriteFileAtomic(absl::StrCat(dir, "/", kConfigFile), TransformerConfigJson(weights.config));
+  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kModelWeightsFile), bytes));
+  return WriteFileAtomic(absl::StrCat(dir, "/", kModelConfigFile), TransformerConfigJson(weights.config));
 }
 
-const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module) {
+const LayerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module) {
   for (const auto& group : TransformerLayerGroups(config)) {
     for (const auto& m : group.modules) {
       if (m == module) return StorageOf(config, group.name);
@@ -647,7 +632,7 @@ int64_t ModuleInputs(const TransformerWeights& weights, const std::string& modul
 
 absl::StatusOr<torch::Tensor> ModuleWeightFp32(const TransformerWeights& weights, const std::string& module) {
   if (weights.tensors.count(module + ".weight_packed") > 0) {
-    const TransformerStorage& s = ModuleStorage(weights.config, module);
+    const LayerStorage& s = ModuleStorage(weights.config, module);
     PackedTensors t{weights.tensors.at(module + ".weight_packed"), weights.tensors.at(module + ".weight_scales"),
                     weights.tensors.at(module + ".weight_zeros")};
     const int64_t rows = t.scales.dim() == 2 ? t.scales.size(0) : -1;
@@ -689,7 +674,7 @@ absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, 
     if (item.value()->as<DenseImpl>()) dense.emplace(item.key(), Dense(std::dynamic_pointer_cast<DenseImpl>(item.value())));
   }
   for (auto& [module, d] : dense) {
-    const TransformerStorage& s = StorageOf(c, module_layer[module]);
+    const LayerStorage& s = StorageOf(c, module_layer[module]);
     if (IsGroupwise(s)) {
       // The packed weight, dequantized, computes on the int8 kernel: requantized per channel, or per
       // tensor where this LibTorch's ONEDNN linear takes no per-channel scales (Debian's).

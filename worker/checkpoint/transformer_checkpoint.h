@@ -18,17 +18,6 @@
 
 namespace shrink::worker {
 
-// Storage schemes of transformer layers (config.json "shrink_quantization").
-inline constexpr char kTransformerFp32[] = "fp32";
-inline constexpr char kTransformerFp16[] = "fp16";                         // F16 weights, fp32 compute
-inline constexpr char kTransformerInt8PerChannel[] = "int8_dynamic_per_channel";  // linears: int8 kernel
-inline constexpr char kTransformerInt8PerTensor[] = "int8_dynamic_per_tensor";    // linears: int8 kernel
-inline constexpr char kTransformerInt8Rows[] = "int8_weight_per_row";     // embeddings: widened at load
-// 4..7 bits: "<module>.weight_packed" (U8 codes, row-major [out, in] even for GPT-2's Conv1D),
-// "<module>.weight_scales" / ".weight_zeros" (F16 [out, groups]). Linears compute with the
-// dequantized weight requantized per channel to int8 (ONEDNN); embeddings are widened at load.
-inline constexpr char kTransformerGroupwise[] = "groupwise";
-
 // A transformer exactly as stored: canonical name -> tensor (fp32, fp16, int8 with
 // "<module>.weight_scale" beside it, or group-wise packed as above).
 struct TransformerWeights {
@@ -81,7 +70,7 @@ torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::
 int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module);
 
 // The storage of the policy layer that owns `module` (fp32 for unknown modules).
-const TransformerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module);
+const LayerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module);
 
 // The runtime module (eval mode) built from validated weights, on `device`. On the CPU int8 and
 // 4..7-bit linears run ONEDNN int8 kernels; on a GPU they compute with their dequantized weights

@@ -211,7 +211,7 @@ absl::StatusOr<TransformerConfig> ParseTransformerConfig(const std::string& text
           !bits->is_number_integer() || !scheme->is_string()) {
         return r.Error(absl::StrCat("shrink_quantization.", it.key()), "needs integer \"bits\" and string \"scheme\"");
       }
-      TransformerStorage storage{bits->get<int>(), scheme->get<std::string>()};
+      LayerStorage storage{bits->get<int>(), scheme->get<std::string>()};
       if (auto group = it.value().find("group_size"); group != it.value().end()) {
         if (!group->is_number_integer() || group->get<int64_t>() <= 0) {
           return r.Error(absl::StrCat("shrink_quantization.", it.key(), ".group_size"), "must be a positive integer");
@@ -277,7 +277,7 @@ std::string TransformerConfigJson(const TransformerConfig& c) {
   out["shrink_layers"] = layers;
   OrderedJson quantization = OrderedJson::object();
   for (const auto& [layer, storage] : c.storage) {
-    if (storage.scheme == "fp32") continue;
+    if (storage.scheme == kSchemeFloat32) continue;
     quantization[layer] = {{"bits", storage.bits}, {"scheme", storage.scheme}};
     if (storage.group_size > 0) quantization[layer]["group_size"] = storage.group_size;
     if (!storage.method.empty()) quantization[layer]["method"] = storage.method;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "worker/checkpoint/storage_scheme.h"
 
 namespace shrink::worker {
 
@@ -28,15 +29,6 @@ struct TransformerLayerShape {
   bool operator==(const TransformerLayerShape& o) const { return heads == o.heads && intermediate == o.intermediate; }
 };
 
-// How one compressible layer's weights are stored (bits 32 = fp32, 9..16 = fp16, 8 = int8,
-// 4..7 = group-wise packed codes with fp16 scales and zero points per group of inputs).
-struct TransformerStorage {
-  int bits = 32;
-  std::string scheme = "fp32";
-  int64_t group_size = 0;  // group-wise schemes: inputs sharing one scale / zero point
-  std::string method;      // group-wise schemes: "gptq" (calibrated) or "rtn" (round to nearest)
-};
-
 struct TransformerConfig {
   TransformerFamily family = TransformerFamily::kBert;
   int64_t vocab_size = 0;
@@ -52,7 +44,7 @@ struct TransformerConfig {
   std::string activation = "gelu";  // gelu (exact), gelu_new (tanh), relu
   std::vector<std::string> label_names;  // id2label in order, when given
   std::vector<TransformerLayerShape> layers;  // per block; filled from the tensors on load
-  std::map<std::string, TransformerStorage> storage;  // by layer name; absent = fp32
+  std::map<std::string, LayerStorage> storage;  // by layer name; absent = fp32
   bool compressed = false;   // produced by a compression policy
   std::string policy_json;   // that policy
   std::string original_json;  // the config.json this came from (unknown keys are kept on save)

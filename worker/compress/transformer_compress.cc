@@ -204,10 +204,10 @@ absl::StatusOr<TransformerWeights> QuantizeTransformer(const TransformerWeights&
     const TransformerLayerGroup* group = FindGroup(groups, layer);
     if (group == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown layer ", layer));
     const bool embedding = group->kind == "embedding";
-    TransformerStorage storage;
+    LayerStorage storage;
     storage.bits = layer_bits;
     if (layer_bits >= kMinBits && layer_bits <= 7) {
-      storage.scheme = kTransformerGroupwise;
+      storage.scheme = kSchemeGroupwise;
       storage.group_size = kQuantGroupSize;
       bool calibrated = !embedding;
       for (const std::string& module : group->modules) {
@@ -229,21 +229,21 @@ absl::StatusOr<TransformerWeights> QuantizeTransformer(const TransformerWeights&
       continue;
     }
     if (layer_bits >= 9 && layer_bits <= 16) {
-      storage.scheme = kTransformerFp16;
+      storage.scheme = kSchemeFloat16;
     } else if (layer_bits == 8) {
-      storage.scheme = embedding ? kTransformerInt8Rows
-                                 : (OnednnLinearAcceptsPerChannel() ? kTransformerInt8PerChannel : kTransformerInt8PerTensor);
+      storage.scheme = embedding ? kSchemeInt8WeightPerRow
+                                 : (OnednnLinearAcceptsPerChannel() ? kSchemeInt8DynamicPerChannel : kSchemeInt8DynamicPerTensor);
     } else {
       return absl::UnimplementedError(absl::StrCat("layer ", layer, ": ", layer_bits, "-bit weights are not supported"));
     }
     for (const std::string& module : group->modules) {
       const torch::Tensor weight = Float32ModuleWeight(fp32, module);
       const std::string name = module + ".weight";
-      if (storage.scheme == kTransformerFp16) {
+      if (storage.scheme == kSchemeFloat16) {
         out.tensors[name] = weight.to(torch::kFloat16).contiguous();
         continue;
       }
-      QuantizedWeight q = storage.scheme == kTransformerInt8PerTensor ? QuantizePerTensor(weight) : QuantizePerChannel(weight);
+      QuantizedWeight q = storage.scheme == kSchemeInt8DynamicPerTensor ? QuantizePerTensor(weight) : QuantizePerChannel(weight);
       out.tensors[name] = q.values;
       out.tensors[module + ".weight_scale"] = q.scales;
     }

@@ -6,26 +6,8 @@
 namespace shrink::worker {
 
 StoredWeight CnnStoredWeight(const CnnCheckpoint& checkpoint, const std::string& layer) {
-  const LayerStorage& storage = checkpoint.storage.at(layer);
-  const auto& t = checkpoint.tensors;
-  StoredWeight w;
-  w.layer = layer;
-  w.scheme = storage.scheme;
-  w.bits = storage.bits;
-  w.group_size = storage.group_size;
-  w.in = CnnWeightColumns(checkpoint.widths, layer);
-  if (storage.scheme == kSchemeGroupwise) {
-    w.packed = t.at(layer + ".weight_packed");
-    w.scales = t.at(layer + ".weight_scales");
-    w.zeros = t.at(layer + ".weight_zeros");
-    w.out = w.scales.size(0);
-  } else {
-    w.weight = t.at(layer + ".weight");
-    w.out = w.weight.size(0);
-    if (storage.bits == 8) w.scale = t.at(layer + ".weight_scale");
-  }
-  w.bias = t.at(layer + ".bias");
-  return w;
+  return StoredWeightOf(layer, checkpoint.storage.at(layer), checkpoint.tensors,
+                        CnnWeightColumns(checkpoint.widths, layer));
 }
 
 absl::StatusOr<OnnxGraph> CnnToOnnx(const CnnCheckpoint& checkpoint) {

@@ -53,7 +53,7 @@ std::map<std::string, std::pair<std::string, int>> LayerSchemes(const Model::Imp
     for (const auto& [layer, s] : cnn->checkpoint.storage) out[layer] = {s.scheme, s.bits};
   } else if (const TransformerBackend* t = impl.transformer()) {
     for (const auto& group : TransformerLayerGroups(t->weights.config)) {
-      const TransformerStorage& s = ModuleStorage(t->weights.config, group.modules.front());
+      const LayerStorage& s = ModuleStorage(t->weights.config, group.modules.front());
       out[group.name] = {s.scheme, s.bits};
     }
   }

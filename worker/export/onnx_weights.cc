@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "worker/checkpoint/packed_weight.h"
+#include "worker/checkpoint/storage_scheme.h"
 
 namespace shrink::worker {
 namespace {
@@ -17,7 +18,7 @@ absl::Status Unsupported(const StoredWeight& w, const std::string& why) {
       absl::StrCat("layer ", w.layer, ": scheme ", w.scheme, " (", w.bits, " bits) cannot be exported: ", why));
 }
 
-bool IsInt8Scheme(const StoredWeight& w) { return w.bits == 8 && w.scheme != "groupwise"; }
+bool IsInt8Scheme(const StoredWeight& w) { return w.bits == 8 && w.scheme != kSchemeGroupwise; }
 
 // The stored group-wise weight as plain codes, one byte each, row-major [out, in].
 absl::StatusOr<std::vector<uint8_t>> Codes(const StoredWeight& w) {
@@ -79,9 +80,9 @@ Int8Names AddInt8(OnnxGraph& graph, const StoredWeight& w, SharedInitializers* s
 
 // A group-wise weight in MatMulNBits' layout: B uint8 [out, blocks, blob] (codes LSB-first along
 // the inputs within each block; 4-bit codes two to a byte, 5..7-bit codes one to a byte, as
-// 8-bit blocks), fp32 scales and zero points [out, blocks].
+// 8-bit blocks) and fp32 scales [out, blocks].
 struct NBitsNames {
-  std::string b, scales, zeros;
+  std::string b, scales;
   int bits = 0;
   int64_t blocks = 0, blob = 0;
 };
@@ -113,8 +114,18 @@ absl::StatusOr<NBitsNames> AddNBits(OnnxGraph& graph, const StoredWeight& w, Sha
     n.b = shared->at(key);
   }
   n.scales = Shared(shared, w.layer + ".weight_scales", [&] { return AddTensor(graph, w.layer + ".weight_scales", Widened(w.scales)); });
-  n.zeros = Shared(shared, w.layer + ".weight_zeros", [&] { return AddTensor(graph, w.layer + ".weight_zeros", Widened(w.zeros)); });
   return n;
+}
+
+// MatMulNBits' uint8 zero points from integer values [out, blocks]: 8 bits one per byte, 4 bits
+// two per byte along the blocks (the even block in the low nibble), [out, ceil(blocks * bits / 8)].
+torch::Tensor PackZeroPoints(const torch::Tensor& rounded, int bits) {
+  torch::Tensor z = rounded.to(torch::kUInt8);
+  if (bits == 8) return z.contiguous();
+  const int64_t out = z.size(0), blocks = z.size(1);
+  if (blocks % 2) z = torch::cat({z, torch::zeros({out, 1}, torch::kUInt8)}, 1);
+  torch::Tensor pairs = z.reshape({out, -1, 2});
+  return (pairs.select(2, 0) + pairs.select(2, 1) * 16).contiguous();  // nibbles: no carry
 }
 
 // E [in, blocks], E[k][b] = 1 when input k is in block b, else 0: built by nodes from scalars,
@@ -136,12 +147,34 @@ std::string BlockIndicator(OnnxGraph& graph, int64_t in, int64_t block, SharedIn
 
 }  // namespace
 
+StoredWeight StoredWeightOf(const std::string& layer, const LayerStorage& storage,
+                            const std::map<std::string, torch::Tensor>& tensors, int64_t in) {
+  StoredWeight w;
+  w.layer = layer;
+  w.scheme = storage.scheme;
+  w.bits = storage.bits;
+  w.group_size = storage.group_size;
+  w.in = in;
+  if (auto packed = tensors.find(layer + ".weight_packed"); packed != tensors.end()) {
+    w.packed = packed->second;
+    w.scales = tensors.at(layer + ".weight_scales");
+    w.zeros = tensors.at(layer + ".weight_zeros");
+    w.out = w.scales.size(0);
+  } else {
+    w.weight = tensors.at(layer + ".weight");
+    w.out = w.weight.size(0);
+    if (auto scale = tensors.find(layer + ".weight_scale"); scale != tensors.end()) w.scale = scale->second;
+  }
+  if (auto bias = tensors.find(layer + ".bias"); bias != tensors.end()) w.bias = bias->second;
+  return w;
+}
+
 absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x, const StoredWeight& w,
                                          const std::string& name, int64_t accuracy_level, SharedInitializers* shared) {
   std::string y;
-  if (w.scheme == "fp32" || w.scheme == "fp16") {
+  if (w.scheme == kSchemeFloat32 || w.scheme == kSchemeFloat16) {
     std::string weight = AddTensor(graph, name + ".weight_t", w.weight.t().contiguous());
-    if (w.scheme == "fp16") weight = graph.Node("Cast", {weight}, name + ".weight_f32", {{"to", int64_t{onnx::TensorProto::FLOAT}}});
+    if (w.scheme == kSchemeFloat16) weight = graph.Node("Cast", {weight}, name + ".weight_f32", {{"to", int64_t{onnx::TensorProto::FLOAT}}});
     y = graph.Node("MatMul", {x, weight}, name + ".matmul");
   } else if (IsInt8Scheme(w)) {
     // B [K, N] int8 (the stored [N, K] transposed; ONNX Runtime folds that at load), scale per
@@ -153,31 +186,37 @@ absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x,
     std::vector<std::string> inputs = {x, b, int8.scale, z};
     if (w.bias.defined()) inputs.push_back(AddTensor(graph, name + ".bias", w.bias.to(torch::kFloat32)));
     return graph.Node("DynamicQuantizeMatMul", inputs, name, {}, kMicrosoftDomain);
-  } else if (w.scheme == "groupwise") {
+  } else if (w.scheme == kSchemeGroupwise) {
     if (!IsNBitsBlock(w.group_size)) {
       // Not a block MatMulNBits takes: the exact dequantized weight in fp32 instead.
       SHRINK_ASSIGN_OR_RETURN(std::string weight, ExportFloatWeight(graph, w, name + ".weight"));
       const std::string weight_t = graph.Node("Transpose", {weight}, name + ".weight_t", {{"perm", std::vector<int64_t>{1, 0}}});
       y = graph.Node("MatMul", {x, weight_t}, name + ".matmul");
     } else {
-      // MatMulNBits packs its weights for the fast kernels only with integer (uint8) zero points,
-      // and Shrink's are fractional (fp16). So the node runs with its default zero point
-      // m = 2^(bits-1), and the difference goes back per block, exactly:
-      //   sum_k x_k (q - z) s = sum_k x_k (q - m) s + sum_blocks (sum_{k in block} x_k) (m - z) s
-      // The block sums are x times a 0/1 [in, blocks] matrix; [..., blocks] x [blocks, out] is
-      // blocks / in of the main product's work.
+      // MatMulNBits' fast kernels take integer (uint8) zero points only, and Shrink's are
+      // fractional (fp16). So the node gets each zero point rounded, r = round(z), and the rest
+      // goes back per block, exactly:
+      //   sum_k x_k (q - z) s = sum_k x_k (q - r) s + sum_blocks (sum_{k in block} x_k) (r - z) s
+      // Rounding (rather than one fixed zero point) keeps the node's terms as small as the
+      // weights, so its int8 activations err no more than on the weights themselves. The block
+      // sums are x times a 0/1 [in, blocks] matrix: blocks / in of the main product's work.
       SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
-      const std::string main = graph.Node(
-          "MatMulNBits", {x, n.b, n.scales}, name + ".matmul_nbits",
-          {{"K", w.in}, {"N", w.out}, {"bits", int64_t{n.bits}}, {"block_size", w.group_size},
-           {"accuracy_level", n.bits == 8 ? kInt8Activations : accuracy_level}},
-          kMicrosoftDomain);
-      const float m = static_cast<float>(1 << (n.bits - 1));
-      const torch::Tensor correction = ((m - Widened(w.zeros)) * Widened(w.scales)).t().contiguous();
-      const std::string sums = graph.Node("MatMul", {x, BlockIndicator(graph, w.in, w.group_size, shared)}, name + ".block_sums");
-      const std::string fix = graph.Node("MatMul", {sums, AddTensor(graph, name + ".zero_correction", correction)},
-                                         name + ".zero_correction");
-      y = graph.Node("Add", {main, fix}, name + ".matmul");
+      const torch::Tensor zeros = Widened(w.zeros), scales = Widened(w.scales);
+      const torch::Tensor rounded = zeros.round().clamp(0, (1 << n.bits) - 1);
+      const std::string zero_points = Shared(shared, w.layer + ".weight_zero_points", [&] {
+        return AddTensor(graph, w.layer + ".weight_zero_points", PackZeroPoints(rounded, n.bits));
+      });
+      y = graph.Node("MatMulNBits", {x, n.b, n.scales, zero_points}, name + ".matmul_nbits",
+                     {{"K", w.in}, {"N", w.out}, {"bits", int64_t{n.bits}}, {"block_size", w.group_size},
+                      {"accuracy_level", n.bits == 8 ? kInt8Activations : accuracy_level}},
+                     kMicrosoftDomain);
+      const torch::Tensor correction = ((rounded - zeros) * scales).t().contiguous();
+      if (correction.abs().max().item<float>() > 0) {  // integer zero points need none
+        const std::string sums = graph.Node("MatMul", {x, BlockIndicator(graph, w.in, w.group_size, shared)}, name + ".block_sums");
+        const std::string fix = graph.Node("MatMul", {sums, AddTensor(graph, name + ".zero_correction", correction)},
+                                           name + ".zero_correction");
+        y = graph.Node("Add", {y, fix}, name + ".matmul");
+      }
     }
   } else {
     return Unsupported(w, "unknown scheme");
@@ -189,8 +228,8 @@ absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x,
 absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name) {
   const int64_t kFloat = onnx::TensorProto::FLOAT;
   const std::vector<int64_t> matrix = {w.out, w.in};
-  if (w.scheme == "fp32") return AddTensor(graph, name, w.weight.reshape(matrix));
-  if (w.scheme == "fp16") {
+  if (w.scheme == kSchemeFloat32) return AddTensor(graph, name, w.weight.reshape(matrix));
+  if (w.scheme == kSchemeFloat16) {
     return graph.Node("Cast", {AddTensor(graph, name + "_f16", w.weight.reshape(matrix))}, name, {{"to", kFloat}});
   }
   if (IsInt8Scheme(w)) {
@@ -199,7 +238,7 @@ absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeig
     const std::string widened = graph.Node("Cast", {values}, name + "_cast", {{"to", kFloat}});
     return graph.Node("Mul", {widened, AddTensor(graph, name + "_scale", scale)}, name);
   }
-  if (w.scheme == "groupwise") {
+  if (w.scheme == kSchemeGroupwise) {
     SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Codes(w));
     const int64_t groups = NumGroups(w.in, w.group_size), padded = groups * w.group_size;
     std::vector<uint8_t> grid(static_cast<size_t>(w.out * padded), 0);
@@ -240,7 +279,7 @@ absl::StatusOr<std::string> ExportEmbeddingLookup(OnnxGraph& graph, const std::s
     }
     return graph.Node("Mul", {widened, row_scales}, name);
   }
-  if (w.scheme == "groupwise" && IsNBitsBlock(w.group_size)) {
+  if (w.scheme == kSchemeGroupwise && IsNBitsBlock(w.group_size)) {
     // Gather the packed rows, unpack their codes: (code - zero) * scale per block.
     SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
     const std::string rows = graph.Node("Cast", {graph.Node("Gather", {n.b, ids}, name + ".rows_packed")}, name + ".rows_int",
@@ -260,7 +299,11 @@ absl::StatusOr<std::string> ExportEmbeddingLookup(OnnxGraph& graph, const std::s
     codes = graph.Node("Reshape", {codes, graph.Int64s(name + ".block_shape", {0, 0, n.blocks, w.group_size})}, name + ".codes");
     const std::string f = graph.Node("Cast", {codes}, name + ".codes_f32", {{"to", kFloat}});
     const std::string axis = graph.Int64s(name + ".block_axis", {-1});
-    const std::string zeros = graph.Node("Unsqueeze", {graph.Node("Gather", {n.zeros, ids}, name + ".row_zeros"), axis}, name + ".zeros");
+    // The zero points as stored (fp16, widened): only the lookup needs them; MatMulNBits folds
+    // them into its correction.
+    const std::string stored_zeros =
+        Shared(shared, w.layer + ".weight_zeros", [&] { return AddTensor(graph, w.layer + ".weight_zeros", Widened(w.zeros)); });
+    const std::string zeros = graph.Node("Unsqueeze", {graph.Node("Gather", {stored_zeros, ids}, name + ".row_zeros"), axis}, name + ".zeros");
     const std::string scales = graph.Node("Unsqueeze", {graph.Node("Gather", {n.scales, ids}, name + ".row_scales"), axis}, name + ".scales");
     const std::string values = graph.Node("Mul", {graph.Node("Sub", {f, zeros}, name + ".centered"), scales}, name + ".blocks");
     const std::string flat = graph.Node("Reshape", {values, graph.Int64s(name + ".flat_shape", {0, 0, n.blocks * w.group_size})},

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "worker/checkpoint/storage_scheme.h"
 #include "worker/export/onnx_graph.h"
 
 namespace shrink::worker {
@@ -34,6 +35,12 @@ struct StoredWeight {
   torch::Tensor packed, scales, zeros;  // group-wise: U8 codes, F16 [out, groups] twice
   torch::Tensor bias;    // fp32 [out], or undefined
 };
+
+// The stored weight of `layer` from a checkpoint's tensors ("<layer>.weight" with ".weight_scale",
+// or ".weight_packed" with ".weight_scales" / ".weight_zeros"; ".bias" when present); `in` is the
+// weight's columns (the tensors do not say it for packed codes).
+StoredWeight StoredWeightOf(const std::string& layer, const LayerStorage& storage,
+                            const std::map<std::string, torch::Tensor>& tensors, int64_t in);
 
 // Initializers already in the graph by key ("<layer>.weight_packed", ...), so that a tied
 // embedding and LM head share one copy of the stored table.

@@ -59,26 +59,7 @@ class TransformerExporter {
  private:
   // The stored weight of a canonical module ("blocks.0.attention.q", "word", ...).
   StoredWeight Stored(const std::string& module) const {
-    const TransformerStorage& s = ModuleStorage(c_, module);
-    const auto& t = w_.tensors;
-    StoredWeight sw;
-    sw.layer = module;
-    sw.scheme = s.scheme;
-    sw.bits = s.bits;
-    sw.group_size = s.group_size;
-    sw.in = ModuleInputs(w_, module);
-    if (auto packed = t.find(module + ".weight_packed"); packed != t.end()) {
-      sw.packed = packed->second;
-      sw.scales = t.at(module + ".weight_scales");
-      sw.zeros = t.at(module + ".weight_zeros");
-      sw.out = sw.scales.size(0);
-    } else {
-      sw.weight = t.at(module + ".weight");
-      sw.out = sw.weight.size(0);
-      if (auto scale = t.find(module + ".weight_scale"); scale != t.end()) sw.scale = scale->second;
-    }
-    if (auto bias = t.find(module + ".bias"); bias != t.end()) sw.bias = bias->second;
-    return sw;
+    return StoredWeightOf(module, ModuleStorage(c_, module), w_.tensors, ModuleInputs(w_, module));
   }
 
   absl::StatusOr<std::string> Linear(const std::string& x, const std::string& module) {
@@ -138,7 +119,7 @@ class TransformerExporter {
   absl::StatusOr<std::string> Embeddings() {
     g_.SetScope("embeddings");
     const StoredWeight word = Stored("word");
-    if (c_.is_decoder() && (word.scheme == kTransformerFp32 || word.scheme == kTransformerFp16)) {
+    if (c_.is_decoder() && (word.scheme == kSchemeFloat32 || word.scheme == kSchemeFloat16)) {
       // GPT-2's tied head reads the same table: widen it once (folded at load).
       SHRINK_ASSIGN_OR_RETURN(word_table_, ExportFloatWeight(g_, word, "word.weight"));
     }

@@ -262,7 +262,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const std::string& dir, const
   SHRINK_ASSIGN_OR_RETURN(const torch::Device device, ParseDevice(device_name));
   return Guarded(absl::StrCat("loading model from ", dir), [&]() -> absl::StatusOr<std::unique_ptr<Model>> {
     // model_type picks the family; each reader validates the rest.
-    const std::string config_path = absl::StrCat(dir, "/", kConfigFile);
+    const std::string config_path = absl::StrCat(dir, "/", kModelConfigFile);
     if (PathExists(config_path)) {
       SHRINK_ASSIGN_OR_RETURN(std::string text, ReadFile(config_path));
       nlohmann::json config = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);

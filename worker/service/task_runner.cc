@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "common/blob_upload.h"
 #include "common/files.h"
+#include "common/model_files.h"
 #include "worker/export/export_model.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -104,9 +105,10 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
     // The deployable form beside it: model.onnx (+ .data past 2 GiB) and export.json.
     if (s.ok()) s = WriteOnnxExport(*compressed, out_dir).status();
     // config.json, model.safetensors, the ONNX export and the tokenizer files a transformer carries.
-    std::vector<std::string> names = {"config.json", "model.safetensors", kOnnxFile, kExportManifestFile};
-    for (const char* extra : {kOnnxDataFile, "vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json",
-                              "special_tokens_map.json"}) {
+    std::vector<std::string> names = {kModelConfigFile, kModelWeightsFile, kOnnxFile, kExportManifestFile};
+    std::vector<std::string> optional = TokenizerFileNames();
+    optional.push_back(kOnnxDataFile);
+    for (const std::string& extra : optional) {
       if (PathExists(absl::StrCat(out_dir, "/", extra))) names.push_back(extra);
     }
     for (const std::string& name : names) {
