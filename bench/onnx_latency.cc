@@ -4,8 +4,9 @@
 //   bench_onnx_latency --model DIR [--policy NAME=POLICY.json]... [--threads 2] [--repeat 20]
 //
 // Variants: fp32 (the model as it is), uniform int8, uniform 4-bit (round-to-nearest: latency
-// does not depend on the values) with fp32 and with int8 activations, each --policy (e.g. the
-// best searched one, from a job's manifest; exported with --accuracy-level 4), and the peer: ONNX Runtime's own dynamic int8 of the fp32 export — every MatMul
+// does not depend on the values) on the default int8 kernels and on MatMulNBits with fp32 and
+// int8 activations, each --policy (e.g. the best searched one, from a job's manifest; default
+// export), and the peer: ONNX Runtime's own dynamic int8 of the fp32 export — every MatMul
 // with a constant weight rewritten as onnxruntime.quantization.quantize_dynamic writes it
 // (DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul, per-tensor symmetric int8 weights),
 // which ONNX Runtime fuses into DynamicQuantizeMatMul when it loads.
@@ -240,15 +241,19 @@ int Run(int argc, char** argv) {
   struct Variant {
     std::string name;
     v1::Policy policy;
-    int64_t nbits_accuracy_level = 0;
+    ExportOptions options;
   };
+  ExportOptions nbits_fp32, nbits_int8;
+  nbits_fp32.low_bit_kernel = nbits_int8.low_bit_kernel = LowBitKernel::kMatMulNBits;
+  nbits_fp32.nbits_accuracy_level = 0;
   std::vector<Variant> variants = {{"fp32", v1::Policy()}};
   v1::Policy int8, four;
   int8.mutable_uniform()->set_bits(8);
   four.mutable_uniform()->set_bits(4);
   variants.push_back({"uniform int8", int8});
-  variants.push_back({"uniform 4-bit (fp32 activations)", four});
-  variants.push_back({"uniform 4-bit (int8 activations, --accuracy-level 4)", four, 4});
+  variants.push_back({"uniform 4-bit (int8 kernels, default)", four});
+  variants.push_back({"uniform 4-bit (MatMulNBits, fp32 activations)", four, nbits_fp32});
+  variants.push_back({"uniform 4-bit (MatMulNBits, int8 activations)", four, nbits_int8});
   for (const std::string& spec : std::vector<std::string>(absl::StrSplit(args->Get("policy"), ',', absl::SkipEmpty()))) {
     const size_t eq = spec.find('=');
     auto json = ReadFile(spec.substr(eq + 1));
@@ -257,7 +262,7 @@ int Run(int argc, char** argv) {
       std::fprintf(stderr, "--policy %s: %s\n", spec.c_str(), policy.status().ToString().c_str());
       return 2;
     }
-    variants.push_back({spec.substr(0, eq), *policy, 4});
+    variants.push_back({spec.substr(0, eq), *policy});
   }
 
   const bool cnn = (*fp32)->impl->cnn() != nullptr;
@@ -285,9 +290,7 @@ int Run(int argc, char** argv) {
     const Model& m = applied ? *applied : **fp32;
     const std::string dir = absl::StrCat(*tmp, "/", rows.size());
     if (auto made = MakeDirs(dir); !made.ok()) return 1;
-    ExportOptions options;
-    options.nbits_accuracy_level = variant.nbits_accuracy_level;
-    auto exported = WriteOnnxExport(m, dir, options);
+    auto exported = WriteOnnxExport(m, dir, variant.options);
     if (!exported.ok()) return std::fprintf(stderr, "%s: %s\n", name.c_str(), exported.status().ToString().c_str()), 1;
     if (name == "fp32") peer_dir = dir;
     Row row{name, exported->onnx_bytes};

@@ -222,11 +222,13 @@ int RunExport(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"model", "model folder (required): any model Shrink loads, uncompressed or compressed", ""},
       {"out", "new folder for model.onnx, export.json and the tokenizer files (required)", ""},
-      {"accuracy-level", "4-bit layers (MatMulNBits): 4 = int8 activations, fast; 0 = fp32 activations, exact", "4"},
+      {"low-bit-kernel", "4..7-bit layers: int8 (Shrink's own kernels, weights requantized at load) | nbits (MatMulNBits on the packed codes)", "int8"},
+      {"accuracy-level", "with --low-bit-kernel nbits, 4-bit layers: 4 = int8 activations, fast; 0 = fp32 activations, exact", "4"},
       {"json", "print export.json", "", true},
       kHelpFlag,
   };
-  const std::string synopsis = "shrink export --model DIR --out DIR [--accuracy-level 0|4] [--json]";
+  const std::string synopsis =
+      "shrink export --model DIR --out DIR [--low-bit-kernel int8|nbits] [--accuracy-level 0|4] [--json]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   for (const char* required : {"model", "out"}) {
     if (args->Get(required).empty()) {
@@ -239,6 +241,11 @@ int RunExport(int argc, char** argv) {
     return UsageError(absl::InvalidArgumentError("--accuracy-level must be 0 or 4"), synopsis, flags);
   }
   options.nbits_accuracy_level = *level;
+  const std::string kernel = args->Get("low-bit-kernel");
+  if (kernel != "int8" && kernel != "nbits") {
+    return UsageError(absl::InvalidArgumentError("--low-bit-kernel must be int8 or nbits"), synopsis, flags);
+  }
+  options.low_bit_kernel = kernel == "int8" ? worker::LowBitKernel::kInt8 : worker::LowBitKernel::kMatMulNBits;
   auto model = worker::Model::Load(args->Get("model"));
   if (!model.ok()) return Failure(model.status());
   auto result = worker::ExportModel(**model, args->Get("out"), options);

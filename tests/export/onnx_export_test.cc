@@ -161,14 +161,17 @@ std::vector<Case> Cases() {
           {"int8", Uniform(0, 8), true},
           {"prune 0.25 + int8", Uniform(0.25, 8), true},
           {"4-bit", Uniform(0, 4), true},
+          {"4-bit on int8 kernels", Uniform(0, 4), true},
           {"fp16", Uniform(0, 16), false},
           {"mixed, a block removed", shrink::v1::Policy(), true, true}};
 }
 
-// "4-bit" is exported exact (fp32 activations) and checked to 1e-4; the other cases export as
-// users get them (the mixed ones hold 4- and 6-bit layers with int8 activations).
+// "4-bit" is exported as MatMulNBits with fp32 activations, exact, and checked to 1e-4 against
+// the widened twin; "mixed" (4-, 6- and 8-bit layers) as MatMulNBits with its defaults; the other
+// cases as users get them (4..7-bit layers on Shrink's int8 kernels).
 ExportOptions ExportOptionsFor(const Case& c) {
   ExportOptions options;
+  if (c.name == "4-bit" || c.mixed) options.low_bit_kernel = LowBitKernel::kMatMulNBits;
   if (c.name == "4-bit") options.nbits_accuracy_level = 0;
   return options;
 }
@@ -336,7 +339,8 @@ TEST(OnnxExportTest, Gpt2CacheGeneratesWhatRecomputingGenerates) {
     auto twin = WidenedTwin(model);  // the stored weights exactly, as MatMulNBits computes them
     ASSERT_NE(twin, nullptr);
     const TransformerConfig& c = model.impl->transformer()->weights.config;
-    ExportOptions exact;  // fp32 activations in MatMulNBits: the twin's results to 1e-4
+    ExportOptions exact;  // MatMulNBits with fp32 activations: the twin's results to 1e-4
+    exact.low_bit_kernel = LowBitKernel::kMatMulNBits;
     exact.nbits_accuracy_level = 0;
     ASSERT_TRUE(WriteOnnxExport(model, dir.path(), exact).ok());
     auto session = Runtime().Load(dir.Sub(kOnnxFile), 1);

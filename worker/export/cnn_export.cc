@@ -10,7 +10,7 @@ StoredWeight CnnStoredWeight(const CnnCheckpoint& checkpoint, const std::string&
                         CnnWeightColumns(checkpoint.widths, layer));
 }
 
-absl::StatusOr<OnnxGraph> CnnToOnnx(const CnnCheckpoint& checkpoint) {
+absl::StatusOr<OnnxGraph> CnnToOnnx(const CnnCheckpoint& checkpoint, const LowBitLinearOptions& low_bit) {
   const CnnWidths& widths = checkpoint.widths;
   OnnxGraph g("shrink-cnn");
   g.AddInput(kCnnOnnxInput, onnx::TensorProto::FLOAT,
@@ -35,10 +35,10 @@ absl::StatusOr<OnnxGraph> CnnToOnnx(const CnnCheckpoint& checkpoint) {
   g.SetScope("");
   x = g.Node("Flatten", {x}, "flatten", {{"axis", int64_t{1}}});
   g.SetScope("fc1");
-  SHRINK_ASSIGN_OR_RETURN(x, ExportLinear(g, x, CnnStoredWeight(checkpoint, "fc1"), "fc1"));
+  SHRINK_ASSIGN_OR_RETURN(x, ExportLinear(g, x, CnnStoredWeight(checkpoint, "fc1"), "fc1", low_bit));
   x = g.Node("Relu", {x}, "fc1.relu");
   g.SetScope("fc2");
-  SHRINK_ASSIGN_OR_RETURN(std::string logits, ExportLinear(g, x, CnnStoredWeight(checkpoint, "fc2"), "fc2"));
+  SHRINK_ASSIGN_OR_RETURN(std::string logits, ExportLinear(g, x, CnnStoredWeight(checkpoint, "fc2"), "fc2", low_bit));
   g.SetScope("");
   g.NodeWithOutputs("Identity", {logits}, {kCnnOnnxOutput});
   g.AddOutput(kCnnOnnxOutput, onnx::TensorProto::FLOAT, {std::string("batch"), widths.classes});

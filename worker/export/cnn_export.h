@@ -14,7 +14,7 @@ inline constexpr char kCnnOnnxInput[] = "images";
 inline constexpr char kCnnOnnxOutput[] = "logits";
 
 // The graph of a validated checkpoint.
-absl::StatusOr<OnnxGraph> CnnToOnnx(const CnnCheckpoint& checkpoint);
+absl::StatusOr<OnnxGraph> CnnToOnnx(const CnnCheckpoint& checkpoint, const LowBitLinearOptions& low_bit = {});
 
 // The stored weight of one CNN layer ("conv1", "conv2", "fc1", "fc2").
 StoredWeight CnnStoredWeight(const CnnCheckpoint& checkpoint, const std::string& layer);

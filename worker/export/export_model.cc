@@ -101,15 +101,24 @@ std::string ServingInfoJson(const Model& model) {
   return task.dump();
 }
 
+namespace {
+LowBitLinearOptions LowBit(const ExportOptions& options) {
+  LowBitLinearOptions low_bit;
+  low_bit.int8_kernel = options.low_bit_kernel == LowBitKernel::kInt8;
+  low_bit.nbits_accuracy_level = options.nbits_accuracy_level;
+  return low_bit;
+}
+}  // namespace
+
 absl::StatusOr<ExportResult> WriteOnnxExport(const Model& model, const std::string& dir, const ExportOptions& options) {
   const Model::Impl& impl = *model.impl;
   absl::StatusOr<OnnxGraph> graph = absl::InternalError("no backend");
   try {
     if (const CnnBackend* cnn = impl.cnn()) {
-      graph = CnnToOnnx(cnn->checkpoint);
+      graph = CnnToOnnx(cnn->checkpoint, LowBit(options));
     } else if (const TransformerBackend* t = impl.transformer()) {
       TransformerExportOptions transformer_options;
-      transformer_options.nbits_accuracy_level = options.nbits_accuracy_level;
+      transformer_options.low_bit = LowBit(options);
       graph = TransformerToOnnx(t->weights, transformer_options);
     }
   } catch (const c10::Error& e) {

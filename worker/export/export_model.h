@@ -16,9 +16,18 @@ inline constexpr char kOnnxFile[] = "model.onnx";
 inline constexpr char kOnnxDataFile[] = "model.onnx.data";  // ONNX external data, for models over 2 GiB
 inline constexpr char kExportManifestFile[] = "export.json";
 
+// How 4..7-bit layers compute in the export.
+enum class LowBitKernel {
+  kInt8,         // as in Shrink's runtime: int8 weights requantized at load from the packed codes
+  kMatMulNBits,  // com.microsoft MatMulNBits on the packed codes
+};
+
 // Options of an export.
 struct ExportOptions {
-  // MatMulNBits' accuracy_level for 4-bit layers: 4 computes with int8 activations (~5e-3 off
+  // kInt8 computes what Shrink measured during the search and is the faster on prefill; MatMulNBits
+  // reads 4 bits per weight, which helps memory-bound decoding (BENCHMARKS.md).
+  LowBitKernel low_bit_kernel = LowBitKernel::kInt8;
+  // With MatMulNBits, its accuracy_level for 4-bit layers: 4 computes with int8 activations (~5e-3 off
   // the stored weights' result, like the int8 layers; on this CPU 2x faster than 0 and than
   // fp32, BENCHMARKS.md), 0 with fp32 activations (exact, but no faster than fp32 here).
   // 5..7-bit layers always use 4: ONNX Runtime runs 8-bit blocks no other way.

@@ -145,6 +145,26 @@ std::string BlockIndicator(OnnxGraph& graph, int64_t in, int64_t block, SharedIn
   });
 }
 
+// The codes of MatMulNBits-packed bytes `packed` [..., blob] one per element (int32), reshaped
+// to `shape`: a 4-bit byte holds two codes, the low nibble first.
+std::string UnpackCodes(OnnxGraph& graph, const std::string& packed, int bits, const std::vector<int64_t>& shape,
+                        const std::string& name) {
+  std::string codes = graph.Node("Cast", {packed}, name + ".bytes", {{"to", int64_t{onnx::TensorProto::INT32}}});
+  if (bits == 4) {
+    const std::string sixteen = graph.AddInitializer(name + ".sixteen", onnx::TensorProto::INT32, {}, "\x10\0\0\0", 4);
+    const std::string pair_axis = graph.Int64s(name + ".pair_axis", {-1});
+    const std::string low = graph.Node("Unsqueeze", {graph.Node("Mod", {codes, sixteen}, name + ".low_codes"), pair_axis}, name + ".low");
+    const std::string high = graph.Node("Unsqueeze", {graph.Node("Div", {codes, sixteen}, name + ".high_codes"), pair_axis}, name + ".high");
+    codes = graph.Node("Concat", {low, high}, name + ".code_pairs", {{"axis", int64_t{-1}}});
+  }
+  return graph.Node("Reshape", {codes, graph.Int64s(name + ".code_shape", shape)}, name + ".codes");
+}
+
+// Stored fp16 zero points [out, blocks] widened to fp32, once per layer.
+std::string StoredZeros(OnnxGraph& graph, const StoredWeight& w, SharedInitializers* shared) {
+  return Shared(shared, w.layer + ".weight_zeros", [&] { return AddTensor(graph, w.layer + ".weight_zeros", Widened(w.zeros)); });
+}
+
 }  // namespace
 
 StoredWeight StoredWeightOf(const std::string& layer, const LayerStorage& storage,
@@ -170,7 +190,8 @@ StoredWeight StoredWeightOf(const std::string& layer, const LayerStorage& storag
 }
 
 absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x, const StoredWeight& w,
-                                         const std::string& name, int64_t accuracy_level, SharedInitializers* shared) {
+                                         const std::string& name, const LowBitLinearOptions& low_bit,
+                                         SharedInitializers* shared) {
   std::string y;
   if (w.scheme == kSchemeFloat32 || w.scheme == kSchemeFloat16) {
     std::string weight = AddTensor(graph, name + ".weight_t", w.weight.t().contiguous());
@@ -187,6 +208,25 @@ absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x,
     if (w.bias.defined()) inputs.push_back(AddTensor(graph, name + ".bias", w.bias.to(torch::kFloat32)));
     return graph.Node("DynamicQuantizeMatMul", inputs, name, {}, kMicrosoftDomain);
   } else if (w.scheme == kSchemeGroupwise) {
+    if (low_bit.int8_kernel) {
+      // Shrink's runtime: the dequantized weight requantized per output channel, symmetric
+      // int8 (max |w| / 127, 1 for an all-zero row), then the int8 linear. Every node before
+      // DynamicQuantizeMatMul has constant inputs, so ONNX Runtime computes them once at load.
+      SHRINK_ASSIGN_OR_RETURN(std::string weight, ExportFloatWeight(graph, w, name + ".weight", shared));
+      const std::string max_abs = graph.Node("ReduceMax", {graph.Node("Abs", {weight}, name + ".weight_abs")}, name + ".max_abs",
+                                             {{"axes", std::vector<int64_t>{1}}, {"keepdims", int64_t{1}}});
+      const std::string raw = graph.Node("Div", {max_abs, graph.Floats(name + ".int8_max", {127.0f}, true)}, name + ".raw_scale");
+      const std::string all_zero = graph.Node("Equal", {raw, graph.Floats(name + ".zero_scale", {0.0f}, true)}, name + ".all_zero");
+      const std::string scale =
+          graph.Node("Where", {all_zero, graph.Floats(name + ".unit_scale", {1.0f}, true), raw}, name + ".int8_scale");
+      const std::string rounded = graph.Node("Round", {graph.Node("Div", {weight, scale}, name + ".scaled")}, name + ".rounded");
+      const std::string q = graph.Node("Cast", {rounded}, name + ".weight_int8", {{"to", int64_t{onnx::TensorProto::INT8}}});
+      const std::string b = graph.Node("Transpose", {q}, name + ".weight_t", {{"perm", std::vector<int64_t>{1, 0}}});
+      const std::string scales = graph.Node("Squeeze", {scale, graph.Int64s(name + ".scale_axis", {1})}, name + ".int8_scales");
+      std::vector<std::string> inputs = {x, b, scales, AddTensor(graph, name + ".weight_zero", torch::zeros({w.out}, torch::kInt8))};
+      if (w.bias.defined()) inputs.push_back(AddTensor(graph, name + ".bias", w.bias.to(torch::kFloat32)));
+      return graph.Node("DynamicQuantizeMatMul", inputs, name, {}, kMicrosoftDomain);
+    }
     if (!IsNBitsBlock(w.group_size)) {
       // Not a block MatMulNBits takes: the exact dequantized weight in fp32 instead.
       SHRINK_ASSIGN_OR_RETURN(std::string weight, ExportFloatWeight(graph, w, name + ".weight"));
@@ -208,7 +248,7 @@ absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x,
       });
       y = graph.Node("MatMulNBits", {x, n.b, n.scales, zero_points}, name + ".matmul_nbits",
                      {{"K", w.in}, {"N", w.out}, {"bits", int64_t{n.bits}}, {"block_size", w.group_size},
-                      {"accuracy_level", n.bits == 8 ? kInt8Activations : accuracy_level}},
+                      {"accuracy_level", n.bits == 8 ? kInt8Activations : low_bit.nbits_accuracy_level}},
                      kMicrosoftDomain);
       const torch::Tensor correction = ((rounded - zeros) * scales).t().contiguous();
       if (correction.abs().max().item<float>() > 0) {  // integer zero points need none
@@ -225,7 +265,8 @@ absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x,
   return graph.Node("Add", {y, AddTensor(graph, name + ".bias", w.bias.to(torch::kFloat32))}, name);
 }
 
-absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name) {
+absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name,
+                                              SharedInitializers* shared) {
   const int64_t kFloat = onnx::TensorProto::FLOAT;
   const std::vector<int64_t> matrix = {w.out, w.in};
   if (w.scheme == kSchemeFloat32) return AddTensor(graph, name, w.weight.reshape(matrix));
@@ -238,7 +279,25 @@ absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeig
     const std::string widened = graph.Node("Cast", {values}, name + "_cast", {{"to", kFloat}});
     return graph.Node("Mul", {widened, AddTensor(graph, name + "_scale", scale)}, name);
   }
+  if (w.scheme == kSchemeGroupwise && IsNBitsBlock(w.group_size)) {
+    // The packed bytes MatMulNBits would take (shared with a tied embedding), unpacked here.
+    SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
+    const std::string codes = UnpackCodes(graph, n.b, n.bits, {w.out, n.blocks, w.group_size}, name);
+    const std::string f = graph.Node("Cast", {codes}, name + "_cast", {{"to", kFloat}});
+    const std::string axis = graph.Int64s(name + "_block_axis", {-1});
+    const std::string zeros = graph.Node("Unsqueeze", {StoredZeros(graph, w, shared), axis}, name + "_zeros");
+    const std::string scales = graph.Node("Unsqueeze", {n.scales, axis}, name + "_scales");
+    const std::string scaled = graph.Node("Mul", {graph.Node("Sub", {f, zeros}, name + "_centered"), scales}, name + "_scaled");
+    const int64_t padded = n.blocks * w.group_size;
+    const std::string flat = graph.Node("Reshape", {scaled, graph.Int64s(name + "_padded_shape", {w.out, padded})},
+                                        name + "_padded");
+    if (padded == w.in) return graph.Node("Identity", {flat}, name);
+    return graph.Node("Slice", {flat, graph.Int64s(name + "_start", {0}), graph.Int64s(name + "_end", {w.in}),
+                                graph.Int64s(name + "_axis", {1})},
+                      name);
+  }
   if (w.scheme == kSchemeGroupwise) {
+    // A group MatMulNBits cannot take: one code per byte.
     SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Codes(w));
     const int64_t groups = NumGroups(w.in, w.group_size), padded = groups * w.group_size;
     std::vector<uint8_t> grid(static_cast<size_t>(w.out * padded), 0);
@@ -282,28 +341,12 @@ absl::StatusOr<std::string> ExportEmbeddingLookup(OnnxGraph& graph, const std::s
   if (w.scheme == kSchemeGroupwise && IsNBitsBlock(w.group_size)) {
     // Gather the packed rows, unpack their codes: (code - zero) * scale per block.
     SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
-    const std::string rows = graph.Node("Cast", {graph.Node("Gather", {n.b, ids}, name + ".rows_packed")}, name + ".rows_int",
-                                        {{"to", int64_t{onnx::TensorProto::INT32}}});
-    std::string codes = rows;
-    if (n.bits == 4) {
-      const std::string sixteen = graph.AddInitializer(name + ".sixteen", onnx::TensorProto::INT32, {}, "\x10\0\0\0", 4);
-      const std::string low = graph.Node("Unsqueeze", {graph.Node("Mod", {rows, sixteen}, name + ".low_codes"),
-                                                       graph.Int64s(name + ".pair_axis", {-1})},
-                                         name + ".low");
-      const std::string high = graph.Node("Unsqueeze", {graph.Node("Div", {rows, sixteen}, name + ".high_codes"),
-                                                        graph.Int64s(name + ".pair_axis_h", {-1})},
-                                          name + ".high");
-      codes = graph.Node("Concat", {low, high}, name + ".code_pairs", {{"axis", int64_t{-1}}});
-    }
     // [batch, sequence, blocks, block] (0 keeps the ids' two dimensions).
-    codes = graph.Node("Reshape", {codes, graph.Int64s(name + ".block_shape", {0, 0, n.blocks, w.group_size})}, name + ".codes");
+    const std::string codes = UnpackCodes(graph, graph.Node("Gather", {n.b, ids}, name + ".rows_packed"), n.bits,
+                                          {0, 0, n.blocks, w.group_size}, name);
     const std::string f = graph.Node("Cast", {codes}, name + ".codes_f32", {{"to", kFloat}});
     const std::string axis = graph.Int64s(name + ".block_axis", {-1});
-    // The zero points as stored (fp16, widened): only the lookup needs them; MatMulNBits folds
-    // them into its correction.
-    const std::string stored_zeros =
-        Shared(shared, w.layer + ".weight_zeros", [&] { return AddTensor(graph, w.layer + ".weight_zeros", Widened(w.zeros)); });
-    const std::string zeros = graph.Node("Unsqueeze", {graph.Node("Gather", {stored_zeros, ids}, name + ".row_zeros"), axis}, name + ".zeros");
+    const std::string zeros = graph.Node("Unsqueeze", {graph.Node("Gather", {StoredZeros(graph, w, shared), ids}, name + ".row_zeros"), axis}, name + ".zeros");
     const std::string scales = graph.Node("Unsqueeze", {graph.Node("Gather", {n.scales, ids}, name + ".row_scales"), axis}, name + ".scales");
     const std::string values = graph.Node("Mul", {graph.Node("Sub", {f, zeros}, name + ".centered"), scales}, name + ".blocks");
     const std::string flat = graph.Node("Reshape", {values, graph.Int64s(name + ".flat_shape", {0, 0, n.blocks * w.group_size})},

@@ -52,14 +52,25 @@ int OnnxType(torch::ScalarType type);
 // Adds `t` (contiguous, any dtype OnnxType knows) as an initializer; returns its name.
 std::string AddTensor(OnnxGraph& graph, const std::string& name, const torch::Tensor& t);
 
-// y = x W^T + b for x [..., in]: returns y's name. `accuracy_level` is MatMulNBits' (0 = fp32
-// activations, exact; 4 = int8 activations, faster). Errors name the layer and scheme.
+// How 4..7-bit (group-wise) linears compute in the export.
+struct LowBitLinearOptions {
+  // true: as Shrink's own runtime computes them — int8 DynamicQuantizeMatMul, the weights
+  // requantized per channel from the packed codes by nodes ONNX Runtime folds at load (the file
+  // keeps the packed bytes). false: MatMulNBits on the packed codes.
+  bool int8_kernel = true;
+  // MatMulNBits' accuracy_level for 4-bit layers (0 = fp32 activations, exact; 4 = int8).
+  int64_t nbits_accuracy_level = 4;
+};
+
+// y = x W^T + b for x [..., in]: returns y's name. Errors name the layer and scheme.
 absl::StatusOr<std::string> ExportLinear(OnnxGraph& graph, const std::string& x, const StoredWeight& w,
-                                         const std::string& name, int64_t accuracy_level = 0,
+                                         const std::string& name, const LowBitLinearOptions& low_bit = {},
                                          SharedInitializers* shared = nullptr);
 
 // The weight as an fp32 constant [out, in] computed from the stored form by foldable nodes.
-absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name);
+// Group-wise weights keep their packed bytes (shared with a tied embedding through `shared`).
+absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeight& w, const std::string& name,
+                                              SharedInitializers* shared = nullptr);
 
 // Embedding rows for int64 `ids` [batch, sequence]: [batch, sequence, in]. int8 tables gather
 // int8 rows and their scales; group-wise tables gather MatMulNBits-packed rows and unpack only

@@ -63,7 +63,7 @@ class TransformerExporter {
   }
 
   absl::StatusOr<std::string> Linear(const std::string& x, const std::string& module) {
-    return ExportLinear(g_, x, Stored(module), module, options_.nbits_accuracy_level, &shared_);
+    return ExportLinear(g_, x, Stored(module), module, options_.low_bit, &shared_);
   }
 
   std::string LayerNorm(const std::string& x, const std::string& module) {
@@ -260,7 +260,7 @@ class TransformerExporter {
       return g_.Node("MatMul", {hidden, table_t}, "lm_head");
     }
     // int8 rows: DynamicQuantizeMatMul on the same values; group-wise: MatMulNBits on the same codes.
-    return ExportLinear(g_, hidden, word, "lm_head", options_.nbits_accuracy_level, &shared_);
+    return ExportLinear(g_, hidden, word, "lm_head", options_.low_bit, &shared_);
   }
 
   const TransformerWeights& w_;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "worker/checkpoint/transformer_checkpoint.h"
 #include "worker/export/onnx_graph.h"
+#include "worker/export/onnx_weights.h"
 
 namespace shrink::worker {
 
@@ -21,7 +22,7 @@ inline constexpr char kLogitsOutput[] = "logits";
 
 // Options of a transformer export.
 struct TransformerExportOptions {
-  int64_t nbits_accuracy_level = 0;  // MatMulNBits: 0 exact fp32 activations, 4 int8 activations
+  LowBitLinearOptions low_bit;  // how 4..7-bit linears compute
 };
 
 // The graph of validated weights.
