@@ -27,10 +27,9 @@ struct ExportOptions {
   // kInt8 computes what Shrink measured during the search and is the faster on prefill; MatMulNBits
   // reads 4 bits per weight, which helps memory-bound decoding (BENCHMARKS.md).
   LowBitKernel low_bit_kernel = LowBitKernel::kInt8;
-  // With MatMulNBits, its accuracy_level for 4-bit layers: 4 computes with int8 activations (~5e-3 off
-  // the stored weights' result, like the int8 layers; on this CPU 2x faster than 0 and than
-  // fp32, BENCHMARKS.md), 0 with fp32 activations (exact, but no faster than fp32 here).
-  // 5..7-bit layers always use 4: ONNX Runtime runs 8-bit blocks no other way.
+  // With MatMulNBits, its accuracy_level for 4-bit layers: 4 computes with int8 activations (~5e-3
+  // off the stored weights' result, like the int8 layers; faster than 0 here), 0 with fp32
+  // activations (exact). 5..7-bit layers always use 4: ONNX Runtime runs 8-bit blocks no other way.
   int64_t nbits_accuracy_level = 4;
   // Initializer bytes past which the weights go to model.onnx.data (ONNX's protobuf limit is 2 GiB).
   int64_t external_data_threshold = int64_t{1} << 31;
