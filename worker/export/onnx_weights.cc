@@ -279,39 +279,32 @@ absl::StatusOr<std::string> ExportFloatWeight(OnnxGraph& graph, const StoredWeig
     const std::string widened = graph.Node("Cast", {values}, name + "_cast", {{"to", kFloat}});
     return graph.Node("Mul", {widened, AddTensor(graph, name + "_scale", scale)}, name);
   }
-  if (w.scheme == kSchemeGroupwise && IsNBitsBlock(w.group_size)) {
-    // The packed bytes MatMulNBits would take (shared with a tied embedding), unpacked here.
-    SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
-    const std::string codes = UnpackCodes(graph, n.b, n.bits, {w.out, n.blocks, w.group_size}, name);
+  if (w.scheme == kSchemeGroupwise) {
+    const int64_t blocks = NumGroups(w.in, w.group_size), padded = blocks * w.group_size;
+    std::string codes, scales;
+    if (IsNBitsBlock(w.group_size)) {
+      // The packed bytes MatMulNBits would take (shared with a tied embedding), unpacked here.
+      SHRINK_ASSIGN_OR_RETURN(NBitsNames n, AddNBits(graph, w, shared));
+      codes = UnpackCodes(graph, n.b, n.bits, {w.out, blocks, w.group_size}, name);
+      scales = n.scales;
+    } else {
+      // A group MatMulNBits cannot take: one code per byte.
+      SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> stored, Codes(w));
+      std::vector<uint8_t> grid(static_cast<size_t>(w.out * padded), 0);
+      for (int64_t r = 0; r < w.out; ++r) {
+        std::copy_n(stored.begin() + r * w.in, w.in, grid.begin() + r * padded);
+      }
+      codes = graph.AddInitializer(name + "_codes", onnx::TensorProto::UINT8, {w.out, blocks, w.group_size}, grid.data(),
+                                   grid.size());
+      scales = AddTensor(graph, name + "_block_scales", Widened(w.scales));
+    }
+    // (code - zero) * scale per (row, block), then the padding of a short last block cut off.
     const std::string f = graph.Node("Cast", {codes}, name + "_cast", {{"to", kFloat}});
     const std::string axis = graph.Int64s(name + "_block_axis", {-1});
     const std::string zeros = graph.Node("Unsqueeze", {StoredZeros(graph, w, shared), axis}, name + "_zeros");
-    const std::string scales = graph.Node("Unsqueeze", {n.scales, axis}, name + "_scales");
-    const std::string scaled = graph.Node("Mul", {graph.Node("Sub", {f, zeros}, name + "_centered"), scales}, name + "_scaled");
-    const int64_t padded = n.blocks * w.group_size;
-    const std::string flat = graph.Node("Reshape", {scaled, graph.Int64s(name + "_padded_shape", {w.out, padded})},
-                                        name + "_padded");
-    if (padded == w.in) return graph.Node("Identity", {flat}, name);
-    return graph.Node("Slice", {flat, graph.Int64s(name + "_start", {0}), graph.Int64s(name + "_end", {w.in}),
-                                graph.Int64s(name + "_axis", {1})},
-                      name);
-  }
-  if (w.scheme == kSchemeGroupwise) {
-    // A group MatMulNBits cannot take: one code per byte.
-    SHRINK_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Codes(w));
-    const int64_t groups = NumGroups(w.in, w.group_size), padded = groups * w.group_size;
-    std::vector<uint8_t> grid(static_cast<size_t>(w.out * padded), 0);
-    for (int64_t r = 0; r < w.out; ++r) {
-      std::copy_n(codes.begin() + r * w.in, w.in, grid.begin() + r * padded);
-    }
-    // (code - zero) * scale per (row, group), then the padding of a short last group cut off.
-    const std::string c = graph.AddInitializer(name + "_codes", onnx::TensorProto::UINT8, {w.out, groups, w.group_size},
-                                               grid.data(), grid.size());
-    const std::string f = graph.Node("Cast", {c}, name + "_cast", {{"to", kFloat}});
-    const std::string zeros = AddTensor(graph, name + "_zeros", Widened(w.zeros).unsqueeze(-1));
-    const std::string scales = AddTensor(graph, name + "_scales", Widened(w.scales).unsqueeze(-1));
-    const std::string centered = graph.Node("Sub", {f, zeros}, name + "_centered");
-    const std::string scaled = graph.Node("Mul", {centered, scales}, name + "_scaled");
+    const std::string scaled = graph.Node(
+        "Mul", {graph.Node("Sub", {f, zeros}, name + "_centered"), graph.Node("Unsqueeze", {scales, axis}, name + "_scales")},
+        name + "_scaled");
     const std::string flat = graph.Node("Reshape", {scaled, graph.Int64s(name + "_padded_shape", {w.out, padded})},
                                         name + "_padded");
     if (padded == w.in) return graph.Node("Identity", {flat}, name);
