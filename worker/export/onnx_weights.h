@@ -1,12 +1,14 @@
 // How Shrink's stored weights become ONNX nodes, one storage scheme at a time
-// (internal: pulls in torch). The weights go into the graph as stored — int8
-// values and scales, packed group-wise codes, fp16 — never re-quantized:
+// (internal: pulls in torch). The file holds the weights as stored — int8 values and
+// scales, packed group-wise codes, fp16; other forms are computed at load by foldable nodes:
 //   fp32 / fp16            MatMul with the (Cast) weight
 //   int8 per channel/tensor com.microsoft DynamicQuantizeMatMul (int8 B [K, N], fp32 scales)
-//   group-wise 4 bits      com.microsoft MatMulNBits (bits 4), the codes repacked per block,
-//                          plus an exact per-block correction for Shrink's fractional zero points
-//   group-wise 5..7 bits   the same with bits 8: ONNX Runtime's CPU kernel runs 2, 4 and 8 bits
-//                          only (8 with int8 activations), and 8-bit blocks hold the codes exactly
+//   group-wise, default    DynamicQuantizeMatMul on int8 weights requantized at load from the
+//                          packed codes (what Shrink's own runtime computes)
+//   group-wise 4 bits,     com.microsoft MatMulNBits (bits 4), the codes repacked per block,
+//     nbits kernel         plus an exact per-block correction for Shrink's fractional zero points
+//   group-wise 5..7 bits,  the same with bits 8: ONNX Runtime's CPU kernel runs 2, 4 and 8 bits
+//     nbits kernel         only (8 with int8 activations), and 8-bit blocks hold the codes exactly
 // Convs and embedding tables that are stored compressed are widened by nodes that ONNX Runtime
 // folds into constants when it loads the model, so the file keeps the stored bytes.
 #pragma once
