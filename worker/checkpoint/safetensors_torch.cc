@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 
 namespace shrink::worker {
 namespace {
@@ -51,7 +52,27 @@ absl::StatusOr<torch::Tensor> ToTorch(const SafetensorsTensorView& view) {
     return absl::InternalError(absl::StrCat("tensor byte size ", out.nbytes(), " != ", view.size));
   }
   if (view.size > 0) std::memcpy(out.data_ptr(), view.data, static_cast<size_t>(view.size));
+  SHRINK_RETURN_IF_ERROR(CheckFinite(out));
   return out;
+}
+
+absl::Status CheckFinite(const torch::Tensor& tensor) {
+  if (!tensor.is_floating_point() || tensor.numel() == 0) return absl::OkStatus();
+  const torch::Tensor wide = tensor.to(torch::kFloat32);
+  const torch::Tensor finite = torch::isfinite(wide);
+  if (finite.all().item<bool>()) return absl::OkStatus();
+  const int64_t nan = torch::isnan(wide).sum().item<int64_t>();
+  const int64_t bad = tensor.numel() - finite.sum().item<int64_t>();
+  return absl::InvalidArgumentError(
+      absl::StrCat(bad, " of ", tensor.numel(), " values are NaN or infinite (", nan, " NaN)"));
+}
+
+absl::Status CheckAllFinite(const std::map<std::string, torch::Tensor>& tensors, const std::string& what) {
+  for (const auto& [name, tensor] : tensors) {
+    absl::Status finite = CheckFinite(tensor);
+    if (!finite.ok()) return absl::InvalidArgumentError(absl::StrCat(what, name, ": ", finite.message()));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SafetensorsTensor> FromTorch(const torch::Tensor& tensor) {

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status.h"
 #include "nlohmann/json.hpp"
@@ -306,6 +307,7 @@ absl::StatusOr<TextDataset> ParseClassification(std::string_view contents, bool 
       max = std::max(max, r.label.value);
     }
     for (int64_t i = 0; i <= max; ++i) data.label_names.push_back(std::to_string(i));
+    data.integer_labels = true;
   } else {
     for (const Row& r : rows) ids.emplace(r.label.name, 0);
     for (auto& [name, id] : ids) {
@@ -377,6 +379,48 @@ absl::StatusOr<TextDataset> LoadClassificationFile(const std::string& path) {
 absl::StatusOr<TextDataset> LoadPlainTextLm(const std::string& path) {
   SHRINK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
   return ParsePlainTextLm(contents, path);
+}
+
+absl::StatusOr<std::vector<int64_t>> ClassIdsForModel(const TextDataset& data,
+                                                      const std::vector<std::string>& model_labels,
+                                                      int64_t num_labels) {
+  const auto task_labels = static_cast<int64_t>(data.label_names.size());
+  bool named = false;  // HF writes LABEL_<i> when a model was given no names
+  for (size_t i = 0; i < model_labels.size(); ++i) {
+    named = named || (!model_labels[i].empty() && model_labels[i] != absl::StrCat("LABEL_", i));
+  }
+  std::vector<int64_t> ids;
+  if (data.integer_labels || !named) {
+    if (task_labels > num_labels) {
+      const std::string labels = data.integer_labels ? absl::StrCat("class ids up to ", task_labels - 1)
+                                                     : absl::StrCat(task_labels, " labels");
+      return absl::InvalidArgumentError(absl::StrCat("has ", labels, " but the model's head has ", num_labels, " classes"));
+    }
+    for (int64_t i = 0; i < task_labels; ++i) ids.push_back(i);
+    return ids;
+  }
+  for (const std::string& name : data.label_names) {
+    int64_t found = -1;
+    for (size_t i = 0; i < model_labels.size() && found < 0; ++i) {
+      if (model_labels[i] == name) found = static_cast<int64_t>(i);
+    }
+    for (size_t i = 0; i < model_labels.size() && found < 0; ++i) {
+      if (!absl::EqualsIgnoreCase(model_labels[i], name)) continue;
+      for (size_t j = i + 1; j < model_labels.size(); ++j) {
+        if (absl::EqualsIgnoreCase(model_labels[j], name)) {
+          return absl::InvalidArgumentError(absl::StrCat("label \"", name, "\" matches the model's labels \"",
+                                                         model_labels[i], "\" and \"", model_labels[j], "\" but neither exactly"));
+        }
+      }
+      found = static_cast<int64_t>(i);
+    }
+    if (found < 0 || found >= num_labels) {
+      return absl::InvalidArgumentError(absl::StrCat("label \"", name, "\" is not one of the model's labels (id2label in its ",
+                                                     "config.json: ", absl::StrJoin(model_labels, ", "), ")"));
+    }
+    ids.push_back(found);
+  }
+  return ids;
 }
 
 }  // namespace shrink::worker

@@ -32,6 +32,7 @@ struct TextExample {
 struct TextDataset {
   std::string task;                      // "fortunes-topic", "fortunes-lm", "classification", "lm"
   std::vector<std::string> label_names;  // empty for language modelling
+  bool integer_labels = false;           // the file's labels were class ids, not names
   std::vector<TextExample> train, validation, test;
 
   // True for a language-modelling dataset (no labels).
@@ -56,8 +57,18 @@ absl::StatusOr<TextDataset> LoadFortunesLm(const std::map<std::string, std::stri
 // A user's classification data: JSONL ({"text": .., "label": .., optional
 // "split": "train"|"validation"|"test"}) when the file ends in .jsonl/.json or
 // starts with '{', else TSV (text<TAB>label, optional "text<TAB>label" header).
-// Labels may be strings (label_names sorted) or non-negative integers.
+// Labels may be strings (label_names sorted) or non-negative integers (class ids).
 absl::StatusOr<TextDataset> LoadClassificationFile(const std::string& path);
+
+// For each of `data`'s labels (label_names order), the class it is in a classifier with
+// `num_labels` classes named `model_labels` (config.json's id2label in class order; may be
+// empty). Integer labels are class ids. Names map to the model's own names, exactly or else
+// ignoring case when that is unambiguous; a model without names (or with only Hugging Face's
+// defaults LABEL_0, LABEL_1, ...) takes the task's names in sorted order. A name the model
+// does not know, or more labels than classes, is InvalidArgument naming it.
+absl::StatusOr<std::vector<int64_t>> ClassIdsForModel(const TextDataset& data,
+                                                      const std::vector<std::string>& model_labels,
+                                                      int64_t num_labels);
 
 // A user's language-modelling text: paragraphs separated by blank lines.
 absl::StatusOr<TextDataset> LoadPlainTextLm(const std::string& path);

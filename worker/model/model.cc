@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "worker/nn/cnn.h"
 #include "worker/checkpoint/cnn_checkpoint.h"
+#include "worker/checkpoint/safetensors_torch.h"
 #include "worker/compress/cnn_compress.h"
 #include "worker/data/fashion_mnist.h"
 #include "worker/nn/int8_linear.h"
@@ -177,6 +178,8 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> CnnBackend::Compress(const std::ve
   }
   SHRINK_ASSIGN_OR_RETURN(CnnCheckpoint compressed, CompressCnn(checkpoint, actions, images, distill, options.criterion));
   compressed.policy_json = policy_json;
+  // Distillation can diverge; such a candidate fails here rather than being scored.
+  SHRINK_RETURN_IF_ERROR(CheckAllFinite(compressed.tensors, "the compressed model's tensor "));
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeCnnBackend(std::move(compressed), device));
   return std::unique_ptr<ModelBackend>(std::move(backend));
 }

@@ -15,6 +15,7 @@
 #include "worker/compress/distill/distill.h"
 #include "worker/nn/torch_device.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/checkpoint/safetensors_torch.h"
 
 namespace shrink::worker {
 namespace {
@@ -43,6 +44,18 @@ const std::vector<TextExample>* FindTextSplit(const TextDataset& data, const std
   if (split == "validation") return &data.validation;
   if (split == "test") return &data.test;
   return nullptr;
+}
+
+// The classes of `data`'s labels in the model's head (ClassIdsForModel), errors naming the task.
+absl::StatusOr<std::vector<int64_t>> ClassIds(const TaskData& data, const TransformerConfig& config) {
+  auto ids = ClassIdsForModel(*data.text, config.label_names, config.num_labels);
+  if (!ids.ok()) return absl::InvalidArgumentError(absl::StrCat("task ", data.name, ": ", ids.status().message()));
+  return ids;
+}
+
+absl::Status NonFiniteOutputs(const std::string& split) {
+  return absl::InvalidArgumentError(absl::StrCat("the model's outputs on the ", split,
+                                                 " split are NaN or infinite: its weights, or a compression step, diverged"));
 }
 
 torch::Tensor SyntheticIds(int64_t batch, int64_t length, int64_t vocab) {
@@ -230,9 +243,13 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
     const int64_t batch = std::max<int64_t>(1, options.distill.batch_size);
     std::vector<std::string> texts;
     std::vector<int64_t> labels;
+    std::vector<int64_t> classes;
+    if (!lm) {
+      SHRINK_ASSIGN_OR_RETURN(classes, ClassIds(options.data, weights.config));
+    }
     for (const TextExample* example : SpreadSample(text->train, static_cast<size_t>(steps * batch))) {
       texts.push_back(example->text);
-      if (!lm) labels.push_back(example->label);
+      if (!lm) labels.push_back(classes[example->label]);
     }
     const int64_t max_length = std::min<int64_t>(kTextMaxLength, weights.config.max_sequence());
     distill.train = TokenizeBatches(*tokenizer, texts, labels, lm, max_length, batch, PadId());
@@ -240,6 +257,8 @@ absl::StatusOr<std::unique_ptr<ModelBackend>> TransformerBackend::Compress(
   SHRINK_ASSIGN_OR_RETURN(TransformerWeights compressed,
                           CompressTransformer(weights, actions, batches, importance, distill, device));
   compressed.config.policy_json = policy_json;
+  // Distillation can diverge; such a candidate fails here rather than being scored.
+  SHRINK_RETURN_IF_ERROR(CheckAllFinite(compressed.tensors, "the compressed model's tensor "));
   SHRINK_ASSIGN_OR_RETURN(auto backend, MakeTransformerBackend(std::move(compressed), tokenizer, device));
   return std::unique_ptr<ModelBackend>(std::move(backend));
 }
@@ -269,16 +288,16 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
     return absl::InvalidArgumentError(absl::StrCat(
         "task ", data.name, lm ? " is language modelling, which needs a gpt2 model" : " is classification, which needs an encoder (bert, distilbert, roberta)"));
   }
-  if (!lm && static_cast<int64_t>(text.label_names.size()) > c.num_labels) {
-    return absl::InvalidArgumentError(absl::StrCat("task ", data.name, " has ", text.label_names.size(),
-                                                   " labels but the model's head has ", c.num_labels));
+  std::vector<int64_t> classes;
+  if (!lm) {
+    SHRINK_ASSIGN_OR_RETURN(classes, ClassIds(data, c));
   }
   const size_t count = max_examples > 0 ? std::min<size_t>(max_examples, split->size()) : split->size();
   std::vector<std::string> texts;
   std::vector<int64_t> labels;
   for (size_t i = 0; i < count; ++i) {
     texts.push_back((*split)[i].text);
-    if (!lm) labels.push_back((*split)[i].label);
+    if (!lm) labels.push_back(classes[(*split)[i].label]);
   }
   const int64_t max_length = std::min<int64_t>(kTextMaxLength, c.max_sequence());
   std::vector<TokenBatch> batches = TokenizeBatches(*tokenizer, texts, labels, lm, max_length, 32, PadId());
@@ -297,6 +316,7 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
       tokens += n;
     }
     if (tokens == 0) return absl::InvalidArgumentError(absl::StrCat("split ", split_name, " has no tokens to predict"));
+    if (!std::isfinite(nll)) return NonFiniteOutputs(split_name);
     quality.perplexity = std::exp(nll / static_cast<double>(tokens));
     return quality;
   }
@@ -304,6 +324,7 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
   for (const auto& batch : batches) {
     SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
     torch::Tensor logits = module->forward(batch.ids.to(device), batch.mask.to(device));
+    if (!torch::isfinite(logits).all().item<bool>()) return NonFiniteOutputs(split_name);
     correct += logits.argmax(1).to(torch::kCPU).eq(batch.labels).sum().item<int64_t>();
   }
   quality.accuracy = static_cast<double>(correct) / static_cast<double>(count);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "worker/checkpoint/safetensors_torch.h"
 #include "worker/compress/distill/distill.h"
 
 namespace shrink::worker {
@@ -75,6 +76,7 @@ absl::StatusOr<CnnCheckpoint> DistillCnn(const CnnCheckpoint& teacher_checkpoint
   CnnCheckpoint trained = student_checkpoint;
   CnnCheckpoint learned = CheckpointFromModule(student);
   for (auto& [name, tensor] : trained.tensors) tensor = learned.tensors.at(name);
+  SHRINK_RETURN_IF_ERROR(CheckAllFinite(learned.tensors, "distillation diverged: the student's tensor "));
   return trained;
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "worker/checkpoint/safetensors_torch.h"
 #include "worker/compress/distill/distill.h"
 
 namespace shrink::worker {
@@ -125,6 +126,7 @@ absl::StatusOr<TransformerWeights> DistillTransformer(const TransformerWeights& 
   }
   student->eval();
   TransformerWeights trained = WeightsFromModule(student);
+  SHRINK_RETURN_IF_ERROR(CheckAllFinite(trained.tensors, "distillation diverged: the student's tensor "));
   // The module's parameters are the stored tensors; everything else (storage, policy) stays.
   trained.config = student_weights.config;
   if (report != nullptr) *report = local;
