@@ -226,7 +226,10 @@ absl::Status Coordinator::WaitForJobChange(const std::string& id, uint64_t* vers
     if (it->second.visible_version > *version) {
       *version = it->second.visible_version;
       *event->mutable_job() = VisibleJob(it->second);
-      *event->mutable_last_candidate() = it->second.visible_last_candidate;
+      // Unset until a candidate finished (a default message would read as candidate 0).
+      if (!it->second.visible_last_candidate.outcome().empty()) {
+        *event->mutable_last_candidate() = it->second.visible_last_candidate;
+      }
       return absl::OkStatus();
     }
     if (shutdown_) return absl::UnavailableError("coordinator is shutting down");

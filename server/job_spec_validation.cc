@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "agent/search.h"
+#include "common/api_limits.h"
 #include "common/api_names.h"
 #include "common/model_files.h"
 #include "common/sha256.h"
@@ -16,7 +17,6 @@
 namespace shrink::server {
 namespace {
 
-constexpr int kMaxBudget = 100000;
 
 // A file list's names: present, plain (no folders), unique, few; sizes as uploaded.
 absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileRef>& files, const char* field,
@@ -27,13 +27,18 @@ absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileR
   std::set<std::string> names;
   for (int i = 0; i < files.size(); ++i) {
     const v1::FileRef& file = files[i];
-    if (file.name().empty() || file.name().size() > 255 || file.name().find('/') != std::string::npos ||
-        file.name() == "." || file.name() == "..") {
+    // A leading '.' would hide the file in the worker's model folder: refused as the worker does.
+    if (file.name().empty() || file.name().size() > kMaxFileNameChars || file.name().find('/') != std::string::npos ||
+        file.name()[0] == '.') {
       return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(),
                                                      "' is not a plain file name"));
     }
     if (!names.insert(file.name()).second) {
       return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "].name '", file.name(), "' appears twice"));
+    }
+    if (file.origin().size() > kMaxFileOriginChars) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, "[", i, "].origin is longer than ", kMaxFileOriginChars, " characters"));
     }
     if (IsSha256Hex(file.sha256()) && blobs.Has(file.sha256())) {
       auto size = blobs.Size(file.sha256());
@@ -49,12 +54,15 @@ absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileR
 }  // namespace
 
 absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, JobStore& store) {
-  if (spec.name().size() > 256) return absl::InvalidArgumentError("spec.name is longer than 256 characters");
-  if (spec.client_request_id().size() > 128) {
-    return absl::InvalidArgumentError("spec.client_request_id is longer than 128 characters");
+  if (spec.name().size() > kMaxJobNameChars) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.name is longer than ", kMaxJobNameChars, " characters"));
   }
-  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.model_files(), "spec.model_files", 16, blobs));
-  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.task().data_files(), "spec.task.data_files", 64, blobs));
+  if (spec.client_request_id().size() > kMaxClientRequestIdChars) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.client_request_id is longer than ", kMaxClientRequestIdChars, " characters"));
+  }
+  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.model_files(), "spec.model_files", kMaxModelFiles, blobs));
+  SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.task().data_files(), "spec.task.data_files", kMaxDataFiles, blobs));
   bool has_config = false, has_weights = false;
   for (const auto& file : spec.model_files()) {
     if (!IsSha256Hex(file.sha256())) {
@@ -92,16 +100,17 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, Jo
     return absl::InvalidArgumentError(
         absl::StrFormat("spec.budget %d is outside [1, %d]", spec.budget(), kMaxBudget));
   }
-  if (spec.max_in_flight() < 0 || spec.max_in_flight() > 4096) {
+  if (spec.max_in_flight() < 0 || spec.max_in_flight() > kMaxInFlight) {
     return absl::InvalidArgumentError(
-        absl::StrFormat("spec.max_in_flight %d is outside [0, 4096]", spec.max_in_flight()));
+        absl::StrFormat("spec.max_in_flight %d is outside [0, %d]", spec.max_in_flight(), kMaxInFlight));
   }
   const auto& r = spec.reward();
   const std::pair<const char*, double> weights[] = {
       {"alpha", r.alpha()}, {"beta", r.beta()}, {"gamma", r.gamma()}, {"delta", r.delta()}};
   for (const auto& [name, value] : weights) {
-    if (!(value >= 0 && value <= 1000)) {  // also refuses NaN
-      return absl::InvalidArgumentError(absl::StrFormat("spec.reward.%s %g is outside [0, 1000]", name, value));
+    if (!(value >= 0 && value <= kMaxRewardWeight)) {  // also refuses NaN
+      return absl::InvalidArgumentError(
+          absl::StrFormat("spec.reward.%s %g is outside [0, %g]", name, value, kMaxRewardWeight));
     }
   }
   if (!spec.init_agent().empty()) {

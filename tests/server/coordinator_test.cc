@@ -90,7 +90,12 @@ class CoordinatorTest : public ::testing::Test {
     auto reader = stub_->WatchJob(&context, request);
     v1::JobEvent event;
     v1::Job last;
-    while (reader->Read(&event)) last = event.job();
+    while (reader->Read(&event)) {
+      last = event.job();
+      // A candidate travels only once one finished: never a default message reading as candidate 0.
+      if (event.has_last_candidate()) EXPECT_NE(event.last_candidate().outcome(), "") << event.DebugString();
+      if (event.job().evaluated() == 0) EXPECT_FALSE(event.has_last_candidate()) << event.DebugString();
+    }
     EXPECT_TRUE(reader->Finish().ok());
     return last;
   }
