@@ -66,6 +66,7 @@ absl::StatusOr<v1::JobSpec> CoordinatorClient::PrepareSpec(const CompressRequest
     }
     SHRINK_ASSIGN_OR_RETURN(v1::FileRef ref, DescribeFile(path, name));
     SHRINK_RETURN_IF_ERROR(UploadIfMissing(path, &ref));
+    ref.set_origin(path);
     *spec.add_model_files() = ref;
   }
   spec.mutable_task()->set_name(request.task);
@@ -73,6 +74,7 @@ absl::StatusOr<v1::JobSpec> CoordinatorClient::PrepareSpec(const CompressRequest
   for (const auto& [name, path] : data_files) {
     SHRINK_ASSIGN_OR_RETURN(v1::FileRef ref, DescribeFile(path, name));
     SHRINK_RETURN_IF_ERROR(UploadIfMissing(path, &ref));
+    ref.set_origin(path);
     *spec.mutable_task()->add_data_files() = ref;
   }
   spec.mutable_goal()->set_target_size(request.target_size);

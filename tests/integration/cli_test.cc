@@ -119,6 +119,36 @@ TEST(CliTest, CommandsAnswerHelpVersionAndUsageErrors) {
   EXPECT_NE(bad_arch.err.find("resnet"), std::string::npos);
 }
 
+// A job's errors name the files the user gave, not the worker's cache of them.
+TEST(CliTest, CompressErrorsNameTheUsersFilesNotTheWorkersCache) {
+  std::string dir = *MakeTempDir("shrink-user-files-test-");
+  const std::string model = dir + "/my-cnn";
+  ASSERT_TRUE(MakeDirs(model).ok());
+  const std::string trained = testing::TinyTrainedModel();
+  ASSERT_TRUE(WriteFileAtomic(model + "/model.safetensors", *ReadFile(trained + "/model.safetensors")).ok());
+  auto config = nlohmann::json::parse(*ReadFile(trained + "/config.json"));
+  config["quantization"] = "none";  // not an object
+  ASSERT_TRUE(WriteFileAtomic(model + "/config.json", config.dump()).ok());
+  auto compress = [&](const std::string& model_dir, const std::string& task) {
+    return RunCommand({BinPath("shrink"), "compress", "--model", model_dir, "--task", task, "--budget", "1",
+                       "--search", "uniform", "--out", dir + "/out", "--state", dir + "/state"});
+  };
+  auto bad_config = compress(model, "fashion-mnist");
+  EXPECT_NE(bad_config.exit_code, 0);
+  EXPECT_NE(bad_config.err.find(model + "/config.json (sha256 "), std::string::npos) << bad_config.err;
+  EXPECT_NE(bad_config.err.find("\"quantization\" is not an object"), std::string::npos) << bad_config.err;
+  EXPECT_EQ(bad_config.err.find("/models/"), std::string::npos) << bad_config.err;
+
+  const std::string task = dir + "/reviews.jsonl";
+  ASSERT_TRUE(WriteFileAtomic(task, "{\"text\": \"fine\", \"label\": \"a\"}\n{\"text\": \n").ok());
+  auto bad_task = compress(trained, task);
+  EXPECT_NE(bad_task.exit_code, 0);
+  EXPECT_NE(bad_task.err.find(task + " (sha256 "), std::string::npos) << bad_task.err;
+  EXPECT_NE(bad_task.err.find("line 2: invalid JSON"), std::string::npos) << bad_task.err;
+  EXPECT_EQ(bad_task.err.find("blobs/"), std::string::npos) << bad_task.err;
+  RemoveAll(dir);
+}
+
 // Lease flags are refused before anything starts: a lease of 0, a task cap
 // shorter than the lease, a heartbeat that never comes.
 TEST(CliTest, LeaseAndHeartbeatFlagsAreValidated) {

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "common/blob_upload.h"
 #include "common/files.h"
@@ -26,6 +28,18 @@ absl::Status PlaceFile(const std::string& blob, const std::string& target) {
   if (::link(blob.c_str(), target.c_str()) == 0) return absl::OkStatus();
   SHRINK_ASSIGN_OR_RETURN(std::string bytes, ReadFile(blob));
   return WriteFileAtomic(target, bytes);
+}
+
+// How the user knows `file`: the path the client read it from (else its name), the digest as a detail.
+std::string UserFileName(const v1::FileRef& file) {
+  return absl::StrCat(file.origin().empty() ? file.name() : file.origin(), " (sha256 ", file.sha256().substr(0, 12), ")");
+}
+
+// `status` with the worker's own paths (cache folders, blobs) replaced by the user's names for
+// them, so that an error about a model or data file names the file the user gave; code kept.
+absl::Status InUserTerms(const absl::Status& status, const std::vector<std::pair<std::string, std::string>>& paths) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrReplaceAll(status.message(), paths));
 }
 
 }  // namespace
@@ -137,15 +151,24 @@ absl::StatusOr<std::shared_ptr<TaskRunner::LoadedModel>> TaskRunner::LoadModel(
   // A folder per model, its files linked from the blob cache under their names.
   std::string dir = absl::StrCat(work_dir_, "/models/", Sha256Hex(key).substr(0, 16));
   SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
+  // Errors name the user's folder and files, not this cache.
+  std::string user_dir = "the model folder";
+  std::vector<std::pair<std::string, std::string>> user_paths;
   for (const auto& f : task.model_files()) {
     if (f.name().empty() || f.name().find('/') != std::string::npos || f.name()[0] == '.') {
       return absl::InvalidArgumentError(absl::StrCat("model file name '", f.name(), "' is not a plain name"));
     }
     SHRINK_ASSIGN_OR_RETURN(std::string blob, cache_->Get(f, stub));
     SHRINK_RETURN_IF_ERROR(PlaceFile(blob, absl::StrCat(dir, "/", f.name())));
+    user_paths.emplace_back(absl::StrCat(dir, "/", f.name()), UserFileName(f));
+    const std::string suffix = "/" + f.name();
+    if (absl::EndsWith(f.origin(), suffix)) user_dir = f.origin().substr(0, f.origin().size() - suffix.size());
   }
+  user_paths.emplace_back(dir, user_dir);
   auto loaded = std::make_shared<LoadedModel>();
-  SHRINK_ASSIGN_OR_RETURN(loaded->model, Model::Load(dir, device_));
+  auto model = Model::Load(dir, device_);
+  SHRINK_RETURN_IF_ERROR(InUserTerms(model.status(), user_paths));
+  loaded->model = std::move(*model);
   models_[key] = loaded;
   return loaded;
 }
@@ -160,16 +183,19 @@ absl::StatusOr<std::shared_ptr<const TaskData>> TaskRunner::LoadData(const v1::T
   // Data comes as blobs from the client; a job without data files uses the
   // Debian packages installed on this worker (built-in tasks only).
   std::map<std::string, std::string> files;
+  std::vector<std::pair<std::string, std::string>> user_paths;  // blob -> the user's file
   if (task.task().data_files_size() == 0) {
     if (IsUserTaskFile(name)) return absl::InvalidArgumentError(absl::StrCat("task '", name, "' came without its data file"));
     SHRINK_ASSIGN_OR_RETURN(files, LocalTaskFiles(name));
   } else {
     for (const auto& f : task.task().data_files()) {
       SHRINK_ASSIGN_OR_RETURN(files[f.name()], cache_->Get(f, stub));
+      user_paths.emplace_back(files[f.name()], UserFileName(f));
     }
   }
-  SHRINK_ASSIGN_OR_RETURN(TaskData data, LoadTaskData(name, files));
-  auto shared = std::make_shared<const TaskData>(std::move(data));
+  auto data = LoadTaskData(name, files);
+  SHRINK_RETURN_IF_ERROR(InUserTerms(data.status(), user_paths));
+  auto shared = std::make_shared<const TaskData>(std::move(*data));
   datasets_[key] = shared;
   return shared;
 }
