@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <regex>
+#include <sstream>
 
 #include "client/remote/report.h"
 #include "client/remote/report_html.h"
@@ -34,6 +35,34 @@ TEST(ReportTest, ParetoFrontKeepsOnlyUnbeatenCandidates) {
   std::vector<int64_t> ids;
   for (const auto& p : front) ids.push_back(p.candidate_id);
   EXPECT_EQ(ids, (std::vector<int64_t>{4, 5, 1}));
+}
+
+TEST(ReportTest, ResultTableShowsTheLatencyPairEachSpeedupComesFrom) {
+  // Two rows timed in different tasks: their baselines differ, as they do on a busy machine.
+  auto row = [](const std::string& method, double base_ms, double ms) {
+    client::ResultRow r{method, {}, true};
+    r.evaluation.mutable_baseline()->set_latency_ms(base_ms);
+    r.evaluation.mutable_candidate()->set_latency_ms(ms);
+    r.evaluation.set_speedup(base_ms / ms);
+    return r;
+  };
+  const std::string table = client::FormatResultTable({row("uniform", 10.071, 4.027), row("random", 10.0, 3.077)});
+  // Columns: method, size %, speedup x, retention %, accuracy, baseline ms, "->", this ms, goal.
+  std::istringstream lines(table);
+  std::string text;
+  int rows = 0;
+  while (std::getline(lines, text)) {
+    std::istringstream fields(text);
+    std::string method, size, speedup, retention, accuracy, base, arrow, ms;
+    fields >> method >> size >> speedup >> retention >> accuracy >> base >> arrow >> ms;
+    if (method != "uniform" && method != "random") continue;
+    ++rows;
+    ASSERT_EQ(arrow, "->") << table;
+    EXPECT_NEAR(std::stod(speedup), std::stod(base) / std::stod(ms), 0.01) << table;  // the row agrees with itself
+  }
+  EXPECT_EQ(rows, 2) << table;
+  EXPECT_NE(table.find("10.071 -> 4.027"), std::string::npos) << table;
+  EXPECT_NE(table.find("10.000 -> 3.077"), std::string::npos) << table;
 }
 
 TEST(ReportTest, ProgressLineShowsBudgetBestAndEta) {
