@@ -14,6 +14,7 @@ PACKAGES=(
   prometheus curl openssl
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint nodejs chromium
   dataset-fashion-mnist fortunes fortunes-min
+  python3-grpcio python3-protobuf
 )
 
 missing=()
