@@ -6,6 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "common/status.h"
+#include "common/task_names.h"
 
 namespace shrink {
 namespace {
@@ -69,6 +71,7 @@ absl::StatusOr<std::map<std::string, std::string>> LocalTaskFiles(const std::str
                                                    "': not fashion-mnist, fortunes-topic, fortunes-lm or a data file "
                                                    "(.jsonl / .tsv classification, .txt language modelling)"));
   }
+  SHRINK_RETURN_IF_ERROR(ValidateTaskName(task, 1));  // its ending picks the parser
   files[BaseName(task)] = task;
   return files;
 }

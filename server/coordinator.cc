@@ -99,7 +99,7 @@ void Coordinator::Shutdown() {
 absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const std::string& tenant) {
   v1::JobSpec spec = spec_in;
   if (spec.search().empty()) spec.set_search("random");
-  SHRINK_RETURN_IF_ERROR(ValidateJobSpec(spec, *blobs_, *store_));
+  SHRINK_RETURN_IF_ERROR(ValidateJobSpec(spec, tenant, *blobs_, *store_));
   std::unique_lock<std::mutex> lock(mu_);
   // Waits until the job's first write is durable (mu_ released meanwhile); the
   // job as clients see it then, or the write's error (the job is dropped).

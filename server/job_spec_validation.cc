@@ -13,12 +13,13 @@
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/task_names.h"
+#include "common/tokens.h"
 
 namespace shrink::server {
 namespace {
 
 
-// A file list's names: present, plain (no folders), unique, few; sizes as uploaded.
+// A file list's names: present, plain (no folders), unique, few; each blob uploaded, sizes as uploaded.
 absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileRef>& files, const char* field,
                               int max_files, const BlobStore& blobs) {
   if (files.size() > max_files) {
@@ -40,12 +41,17 @@ absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileR
       return absl::InvalidArgumentError(
           absl::StrCat(field, "[", i, "].origin is longer than ", kMaxFileOriginChars, " characters"));
     }
-    if (IsSha256Hex(file.sha256()) && blobs.Has(file.sha256())) {
-      auto size = blobs.Size(file.sha256());
-      if (size.ok() && *size != file.size()) {
-        return absl::InvalidArgumentError(absl::StrCat(field, "[", file.name(), "].size ", file.size(),
-                                                       " differs from the uploaded blob's ", *size));
-      }
+    if (!IsSha256Hex(file.sha256())) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", file.name(), "].sha256 is not a sha256 hex digest"));
+    }
+    if (!blobs.Has(file.sha256())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(field, "[", file.name(), "]: blob ", file.sha256(), " was not uploaded"));
+    }
+    auto size = blobs.Size(file.sha256());
+    if (size.ok() && *size != file.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", file.name(), "].size ", file.size(),
+                                                     " differs from the uploaded blob's ", *size));
     }
   }
   return absl::OkStatus();
@@ -53,7 +59,8 @@ absl::Status ValidateFileRefs(const google::protobuf::RepeatedPtrField<v1::FileR
 
 }  // namespace
 
-absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, JobStore& store) {
+absl::Status ValidateJobSpec(const v1::JobSpec& spec, const std::string& tenant, const BlobStore& blobs,
+                             JobStore& store) {
   if (spec.name().size() > kMaxJobNameChars) {
     return absl::InvalidArgumentError(absl::StrCat("spec.name is longer than ", kMaxJobNameChars, " characters"));
   }
@@ -65,14 +72,6 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, Jo
   SHRINK_RETURN_IF_ERROR(ValidateFileRefs(spec.task().data_files(), "spec.task.data_files", kMaxDataFiles, blobs));
   bool has_config = false, has_weights = false;
   for (const auto& file : spec.model_files()) {
-    if (!IsSha256Hex(file.sha256())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("spec.model_files[", file.name(), "].sha256 is not a sha256 hex digest"));
-    }
-    if (!blobs.Has(file.sha256())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "spec.model_files[", file.name(), "]: blob ", file.sha256(), " was not uploaded"));
-    }
     has_config |= file.name() == kModelConfigFile;
     has_weights |= file.name() == kModelWeightsFile;
   }
@@ -81,12 +80,6 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, Jo
         absl::StrCat("spec.model_files must contain ", kModelConfigFile, " and ", kModelWeightsFile));
   }
   SHRINK_RETURN_IF_ERROR(ValidateTaskName(spec.task().name(), spec.task().data_files_size()));
-  for (const auto& file : spec.task().data_files()) {
-    if (!IsSha256Hex(file.sha256()) || !blobs.Has(file.sha256())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("spec.task.data_files[", file.name(), "]: blob was not uploaded"));
-    }
-  }
   const v1::Goal& goal = spec.goal();
   if (!(goal.target_size() > 0 && goal.target_size() <= 1)) {
     return absl::InvalidArgumentError(
@@ -120,7 +113,8 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const BlobStore& blobs, Jo
           spec.search(), "')"));
     }
     auto source = store.GetJob(spec.init_agent());
-    if (!source.ok()) {
+    // Another tenant's job reads as one that does not exist, as everywhere else.
+    if (!source.ok() || (source->tenant().empty() ? kDefaultTenant : source->tenant()) != tenant) {
       return absl::NotFoundError(absl::StrCat("spec.init_agent: no job ", spec.init_agent()));
     }
     if (source->spec().search() != "ddpg" || source->state() != v1::SUCCEEDED) {

@@ -98,6 +98,13 @@ TEST_F(LimitsTest, SpecIsValidatedFieldByField) {
       {"spec.model_files[model.safetensors].sha256",
        [](v1::JobSpec& s) { s.mutable_model_files(1)->set_sha256("not-a-digest"); }},
       {"spec.model_files must contain", [](v1::JobSpec& s) { s.mutable_model_files()->RemoveLast(); }},
+      {"spec.model_files[0].name", [](v1::JobSpec& s) { s.mutable_model_files(0)->set_name(".config.json"); }},
+      {"spec.model_files[0].origin", [](v1::JobSpec& s) { s.mutable_model_files(0)->set_origin(std::string(4097, 'o')); }},
+      {"spec.task.data_files[images].sha256", [](v1::JobSpec& s) {
+         v1::FileRef* file = s.mutable_task()->add_data_files();
+         file->set_name("images");
+         file->set_sha256("not-a-digest");
+       }},
       {"spec.task.data_files[0].name", [](v1::JobSpec& s) {
          *s.mutable_task()->add_data_files() = s.model_files(0);
          s.mutable_task()->mutable_data_files(0)->set_name("");

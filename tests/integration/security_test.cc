@@ -217,6 +217,16 @@ TEST_F(SecurityTest, TenantsCannotSeeWatchCancelOrFetchEachOthersJobs) {
     EXPECT_FALSE(reader->Read(&chunk));
     expect_not_found(reader->Finish(), "FetchArtifact");
   }
+  {
+    // Nor start from her job's agent: init_agent reads her job as missing too.
+    v1::JobSpec transfer = spec;
+    transfer.set_search("ddpg");
+    transfer.clear_client_request_id();
+    transfer.set_init_agent(job.id());
+    v1::Job got;
+    grpc::Status s = Submit(bob.get(), transfer, &got);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  }
   v1::ListJobsResponse bobs;
   ASSERT_TRUE(List(bob.get(), &bobs).ok());
   EXPECT_EQ(bobs.jobs_size(), 0);

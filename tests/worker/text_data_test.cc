@@ -10,10 +10,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
+#include "worker/data/task_data.h"
 
 namespace shrink::worker {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -194,6 +196,21 @@ TEST(TextDataTest, ClassificationTsvWithHeaderAndIntegerLabels) {
   EXPECT_EQ(labels["hello\tthere"], 1);  // the label is after the last tab
   EXPECT_EQ(labels["bye"], 0);
   EXPECT_EQ(labels["ok"], 2);
+}
+
+TEST(TextDataTest, TheTaskNamesEndingPicksTheParserNotTheFilesPath) {
+  // A worker's blobs have no extension: the task's name decides.
+  TempDir dir;
+  std::string blob = dir.Write("blob-1", "good\tpos\nbad\tneg\n");
+  auto tsv = LoadTaskData("reviews.tsv", {{"reviews.tsv", blob}});
+  ASSERT_TRUE(tsv.ok()) << tsv.status();
+  EXPECT_THAT(tsv->text->label_names, ElementsAre("neg", "pos"));
+  auto jsonl = LoadTaskData("reviews.jsonl", {{"reviews.jsonl", blob}});
+  ASSERT_FALSE(jsonl.ok());
+  EXPECT_THAT(jsonl.status().message(), AllOf(HasSubstr(blob + " line 1"), HasSubstr("invalid JSON")));
+  auto text = LoadTaskData("notes.txt", {{"notes.jsonl", dir.Write("blob-2", "one paragraph\n\nanother one\n")}});
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_TRUE(text->text->IsLanguageModelling());
 }
 
 TEST(TextDataTest, ClassificationErrorsNameTheLine) {

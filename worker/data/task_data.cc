@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/files.h"
 #include "common/status.h"
 #include "worker/data/text_data.h"
 
@@ -29,11 +30,13 @@ absl::StatusOr<TaskData> LoadTaskData(const std::string& task, const std::map<st
     if (files.size() != 1) {
       return absl::InvalidArgumentError(absl::StrCat("task file ", task, " must come as one data file, got ", files.size()));
     }
-    const auto& [name, path] = *files.begin();
-    if (IsPlainText(name)) {
+    // The task's name picks the parser (TaskSpec.name): a worker's blob path has no extension.
+    const std::string& path = files.begin()->second;
+    if (IsPlainText(task)) {
       SHRINK_ASSIGN_OR_RETURN(text, LoadPlainTextLm(path));
     } else {
-      SHRINK_ASSIGN_OR_RETURN(text, LoadClassificationFile(path));
+      SHRINK_ASSIGN_OR_RETURN(std::string contents, ReadFile(path));
+      SHRINK_ASSIGN_OR_RETURN(text, ParseClassification(contents, !absl::EndsWith(task, ".tsv"), path));
     }
   }
   data.text = std::make_shared<const TextDataset>(std::move(text));
