@@ -5,7 +5,7 @@
 
 namespace shrink::agent {
 
-// Weights with zeros replaced by the defaults (alpha 1, beta 0.5, gamma 0.1, delta 5).
+// `weights`, or the defaults (alpha 1, beta 0.5, gamma 0.1, delta 5) when all four are zero.
 v1::RewardWeights EffectiveWeights(const v1::RewardWeights& weights);
 
 // alpha*retention + [retention >= min_retention] * (beta*(1 - size_ratio) + gamma*(speedup - 1))
