@@ -22,6 +22,9 @@
 #include "common/policy.h"
 #include "worker/nn/int8_linear.h"
 #include "worker/model/model.h"
+#include "worker/eval/evaluate.h"
+#include "worker/train/train.h"
+#include "worker/nn/device.h"
 
 namespace {
 
@@ -136,7 +139,7 @@ int main(int argc, char** argv) {
         options.latency_batch = 32;
         options.warmup_runs = 5;
         options.timed_runs = 30;
-        auto metrics = model->Evaluate(**data, "test", options);
+        auto metrics = Evaluate(*model, **data, "test", options);
         if (!metrics.ok()) return Fail("evaluating " + row.name, metrics.status());
         if (!row.measured[t] || metrics->latency_ms() < row.by_threads[t].latency_ms()) {
           row.by_threads[t] = *metrics;

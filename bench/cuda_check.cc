@@ -24,6 +24,9 @@
 #include "worker/nn/torch_device.h"
 #include "worker/model/transformer_backend.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/eval/evaluate.h"
+#include "worker/model/cnn_backend.h"
+#include "worker/nn/cnn.h"
 
 namespace shrink::worker {
 namespace {
@@ -192,7 +195,7 @@ void LatencyTable(const std::string& device, const std::string& root, bool with_
     OrDie(InitModel(arch, preset, 13, dir), "init");
     const std::string shape = arch + "-" + preset;
     auto row = [&](const std::string& on, const std::string& what, const Model& model) {
-      auto metrics = OrDie(model.Evaluate(TaskData(), "", eval), "evaluate");
+      auto metrics = OrDie(Evaluate(model, TaskData(), "", eval), "evaluate");
       std::printf("| %s | %s | %s | %.2f | %d x %d |\n", shape.c_str(), on.c_str(), what.c_str(), metrics.latency_ms(),
                   eval.text_latency_batch, eval.sequence_length);
       std::fflush(stdout);

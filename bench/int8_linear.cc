@@ -15,6 +15,7 @@
 
 #include "worker/nn/int8_linear.h"
 #include "worker/model/model.h"
+#include "worker/nn/device.h"
 
 namespace {
 

@@ -39,6 +39,7 @@
 #include "worker/model/model_impl.h"
 #include "worker/model/transformer_backend.h"
 #include "worker/runtime/onnxruntime_process.h"
+#include "worker/model/cnn_backend.h"
 
 namespace {
 

@@ -25,6 +25,9 @@
 #include "worker/predict/predict.h"
 #include "worker/data/task_data.h"
 #include "worker/service/task_runner.h"
+#include "worker/eval/evaluate.h"
+#include "worker/train/train.h"
+#include "worker/eval/compare.h"
 
 namespace shrink::client::local {
 namespace {
@@ -187,7 +190,7 @@ int RunEval(int argc, char** argv) {
   if (!model.ok()) return Failure(model.status());
   auto data = TaskFor(args->Get("task"), **model);
   if (!data.ok()) return Failure(data.status());
-  auto m = (*model)->Evaluate(*data, args->Get("split"), *options);
+  auto m = Evaluate(**model, *data, args->Get("split"), *options);
   if (!m.ok()) return Failure(m.status());
   const bool lm = m->perplexity() > 0;
   if (args->GetBool("json")) {
@@ -460,9 +463,9 @@ int RunApply(int argc, char** argv) {
   if (!compressed.ok()) return Failure(compressed.status());
   if (auto s = (*compressed)->Save(args->Get("out")); !s.ok()) return Failure(s);
 
-  auto baseline = (*model)->Evaluate(*data, args->Get("split"), *options);
+  auto baseline = Evaluate(**model, *data, args->Get("split"), *options);
   if (!baseline.ok()) return Failure(baseline.status());
-  auto measured = (*compressed)->Evaluate(*data, args->Get("split"), *options);
+  auto measured = Evaluate(**compressed, *data, args->Get("split"), *options);
   if (!measured.ok()) return Failure(measured.status());
   v1::Evaluation evaluation = worker::CompareToBaseline(*measured, *baseline);
   if (args->GetBool("json")) {

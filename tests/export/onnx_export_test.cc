@@ -13,6 +13,7 @@
 #include "worker/export/export_model.h"
 #include "worker/export/onnx_weights.h"
 #include "worker/runtime/onnxruntime_process.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker {
 namespace {

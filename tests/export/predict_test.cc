@@ -15,6 +15,8 @@
 #include "worker/model/transformer_backend.h"
 #include "worker/runtime/onnxruntime_process.h"
 #include "worker/tokenizers/vocab_learner.h"
+#include "worker/eval/evaluate.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {
@@ -125,7 +127,7 @@ TEST(PredictTest, LanguageModelPerplexityMatchesShrinkEval) {
     const Model& m = compressed ? *compressed : **fp32;
     EvalOptions eval;
     eval.time_latency = false;
-    auto metrics = m.Evaluate(data, "test", eval);
+    auto metrics = Evaluate(m, data, "test", eval);
     ASSERT_TRUE(metrics.ok()) << metrics.status();
     TempDir out;
     ASSERT_TRUE(WriteOnnxExport(m, out.path()).ok());

@@ -7,6 +7,7 @@
 #include "worker/compress/cnn_compress.h"
 #include "worker/data/fashion_mnist.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker {
 namespace {

@@ -8,6 +8,10 @@
 #include "tests/worker/model_test_util.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/checkpoint/safetensors_torch.h"
+#include "worker/eval/evaluate.h"
+#include "worker/train/train.h"
+#include "worker/nn/device.h"
+#include "worker/nn/cnn_build.h"
 
 namespace shrink::worker {
 namespace {
@@ -208,7 +212,7 @@ TEST(CnnTest, TinyTrainingIsDeterministicAndLearns) {
   eval.latency_batch = 16;
   eval.warmup_runs = 1;
   eval.timed_runs = 3;
-  auto metrics = (*model)->Evaluate(testing::FashionMnist(), "validation", eval);
+  auto metrics = Evaluate(**model, testing::FashionMnist(), "validation", eval);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_DOUBLE_EQ(metrics->accuracy(), first->validation_accuracy);
   EXPECT_EQ(metrics->examples(), 5000);
@@ -228,16 +232,16 @@ TEST(CnnTest, EvaluateOptionsAndErrors) {
   EvalOptions eval;
   eval.max_examples = 300;
   eval.timed_runs = 2;
-  auto metrics = model->Evaluate(testing::FashionMnist(), "validation", eval);
+  auto metrics = Evaluate(*model, testing::FashionMnist(), "validation", eval);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_EQ(metrics->examples(), 300);
   EXPECT_EQ(metrics->split(), "validation");
   EXPECT_GE(metrics->threads(), 1);
-  auto bad_split = model->Evaluate(testing::FashionMnist(), "dev", eval);
+  auto bad_split = Evaluate(*model, testing::FashionMnist(), "dev", eval);
   EXPECT_EQ(bad_split.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad_split.status().message()), HasSubstr("dev"));
   eval.timed_runs = 0;
-  EXPECT_EQ(model->Evaluate(testing::FashionMnist(), "test", eval).status().code(),
+  EXPECT_EQ(Evaluate(*model, testing::FashionMnist(), "test", eval).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 

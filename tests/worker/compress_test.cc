@@ -13,6 +13,9 @@
 #include "worker/compress/cnn_compress.h"
 #include "worker/data/fashion_mnist.h"
 #include "worker/checkpoint/safetensors.h"
+#include "worker/eval/evaluate.h"
+#include "worker/train/train.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker {
 namespace {
@@ -207,7 +210,7 @@ TEST(CompressTest, TimeInterleavedComparesTwoModelsPassForPass) {
 
   // Untimed evaluation: everything but the latency.
   eval.time_latency = false;
-  auto untimed = (*pruned)->Evaluate(TaskData(), "", eval);
+  auto untimed = Evaluate(**pruned, TaskData(), "", eval);
   ASSERT_TRUE(untimed.ok()) << untimed.status();
   EXPECT_EQ(untimed->latency_ms(), 0);
   EXPECT_GT(untimed->bytes(), 0);
@@ -252,8 +255,8 @@ TEST(CompressTest, CompressedTinyModelKeepsAccuracy) {
   EvalOptions eval;
   eval.max_examples = 2000;
   eval.timed_runs = 3;
-  auto base = (*model)->Evaluate(testing::FashionMnist(), "validation", eval);
-  auto small = (*int8)->Evaluate(testing::FashionMnist(), "validation", eval);
+  auto base = Evaluate(**model, testing::FashionMnist(), "validation", eval);
+  auto small = Evaluate(**int8, testing::FashionMnist(), "validation", eval);
   ASSERT_TRUE(base.ok() && small.ok());
   EXPECT_GT(small->accuracy(), base->accuracy() - 0.02);
   EXPECT_LT(small->bytes(), 0.3 * base->bytes());

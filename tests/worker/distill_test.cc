@@ -11,6 +11,9 @@
 #include "worker/compress/distill/distill.h"
 #include "worker/compress/transformer_compress.h"
 #include "worker/compress/distill/transformer_distill.h"
+#include "worker/eval/evaluate.h"
+#include "worker/train/train.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {
@@ -228,9 +231,9 @@ TEST(DistillTest, DistillingAPrunedCnnRecoversAccuracy) {
   eval.max_examples = 1000;
   eval.warmup_runs = 0;
   eval.timed_runs = 1;
-  auto base = (*model)->Evaluate(**images, "validation", eval);
-  auto a = (*without)->Evaluate(**images, "validation", eval);
-  auto b = (*with)->Evaluate(**images, "validation", eval);
+  auto base = Evaluate(**model, **images, "validation", eval);
+  auto a = Evaluate(**without, **images, "validation", eval);
+  auto b = Evaluate(**with, **images, "validation", eval);
   ASSERT_TRUE(base.ok() && a.ok() && b.ok());
   std::cerr << "accuracy: teacher " << base->accuracy() << ", pruned " << a->accuracy() << ", pruned + distilled "
             << b->accuracy() << "\n";

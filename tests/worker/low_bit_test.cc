@@ -15,6 +15,8 @@
 #include "worker/checkpoint/packed_weight.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/nn/transformer_build.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker {
 namespace {

@@ -9,6 +9,8 @@
 #include "common/policy.h"
 #include "tests/worker/transformer_test_util.h"
 #include "worker/data/text_data.h"
+#include "worker/eval/evaluate.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {
@@ -58,7 +60,7 @@ TaskData Task(const std::string& test_label, const std::vector<std::string>& oth
 absl::StatusOr<double> TestAccuracy(const Model& model, const TaskData& data) {
   EvalOptions eval;
   eval.time_latency = false;
-  auto metrics = model.Evaluate(data, "test", eval);
+  auto metrics = Evaluate(model, data, "test", eval);
   if (!metrics.ok()) return metrics.status();
   return metrics->accuracy();
 }

@@ -13,6 +13,8 @@
 #include "worker/checkpoint/cnn_checkpoint.h"
 #include "worker/model/model.h"
 #include "worker/model/model_impl.h"
+#include "worker/nn/cnn_build.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker::testing {
 

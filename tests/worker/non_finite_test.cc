@@ -10,6 +10,7 @@
 #include "tests/worker/transformer_test_util.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/data/text_data.h"
+#include "worker/eval/evaluate.h"
 
 namespace shrink::worker {
 namespace {
@@ -103,7 +104,7 @@ TEST(NonFiniteTest, OutputsThatOverflowAreAnErrorNotAScore) {
   data.text = std::make_shared<TextDataset>(*parsed);
   EvalOptions eval;
   eval.time_latency = false;
-  auto metrics = (*model)->Evaluate(data, "train", eval);
+  auto metrics = Evaluate(**model, data, "train", eval);
   ASSERT_FALSE(metrics.ok());
   EXPECT_THAT(metrics.status().message(), HasSubstr("outputs on the train split are NaN or infinite"));
 }

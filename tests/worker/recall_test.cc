@@ -7,6 +7,8 @@
 #include "tests/worker/transformer_test_util.h"
 #include "worker/data/task_data.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/eval/evaluate.h"
+#include "worker/train/train.h"
 
 namespace shrink::worker {
 namespace {
@@ -36,16 +38,16 @@ TEST(RecallTest, CnnEvaluationTimingAndProfilingStop) {
   ProfileOptions profile;
   profile.calibration_examples = 100;
 
-  ASSERT_TRUE(model->Evaluate(data, "validation", eval).ok());
+  ASSERT_TRUE(Evaluate(*model, data, "validation", eval).ok());
   ASSERT_TRUE(TimeInterleaved(*model, *model, eval).ok());
-  ASSERT_TRUE(model->Profile(data, eval, profile).ok());
+  ASSERT_TRUE(Profile(*model, data, eval, profile).ok());
 
   recalled.store(true);
-  EXPECT_EQ(model->Evaluate(data, "validation", eval).status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(model->Evaluate(TaskData(), "", eval).status().code(), absl::StatusCode::kCancelled)  // timing only
+  EXPECT_EQ(Evaluate(*model, data, "validation", eval).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Evaluate(*model, TaskData(), "", eval).status().code(), absl::StatusCode::kCancelled)  // timing only
       << "the timed runs check the flag too";
   EXPECT_EQ(TimeInterleaved(*model, *model, eval).status().code(), absl::StatusCode::kCancelled);
-  EXPECT_EQ(model->Profile(data, eval, profile).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Profile(*model, data, eval, profile).status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST(RecallTest, TransformerEvaluationOnTextStops) {
@@ -67,11 +69,11 @@ TEST(RecallTest, TransformerEvaluationOnTextStops) {
 
   RecallFlag recalled(false);
   const EvalOptions eval = QuickEval(&recalled);
-  auto metrics = (*model)->Evaluate(*data, "validation", eval);
+  auto metrics = Evaluate(**model, *data, "validation", eval);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_EQ(metrics->examples(), 200);
   recalled.store(true);
-  EXPECT_EQ((*model)->Evaluate(*data, "validation", eval).status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(Evaluate(**model, *data, "validation", eval).status().code(), absl::StatusCode::kCancelled);
 }
 
 TEST(RecallTest, GptqStopsBetweenLayers) {

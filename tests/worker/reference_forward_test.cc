@@ -10,6 +10,7 @@
 
 #include "common/files.h"
 #include "tests/worker/transformer_test_util.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {

@@ -10,6 +10,7 @@
 #include "common/policy.h"
 #include "tests/worker/transformer_test_util.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {

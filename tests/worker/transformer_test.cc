@@ -11,6 +11,7 @@
 #include "worker/checkpoint/safetensors.h"
 #include "worker/checkpoint/safetensors_torch.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/eval/evaluate.h"
 
 namespace shrink::worker {
 namespace {
@@ -390,13 +391,13 @@ TEST(TransformerTest, EvaluatesAndProfilesOnSyntheticInput) {
   eval.timed_runs = 2;
   eval.warmup_runs = 1;
   eval.sequence_length = 16;
-  auto metrics = model->Evaluate(TaskData(), "", eval);
+  auto metrics = Evaluate(*model, TaskData(), "", eval);
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   EXPECT_GT(metrics->latency_ms(), 0);
   EXPECT_EQ(metrics->latency_batch(), eval.text_latency_batch);
   EXPECT_EQ(metrics->bytes(), *DirectoryBytes(dir.path()));
   EXPECT_EQ(metrics->params(), model->Describe().params());
-  auto profile = model->Profile(TaskData(), eval, ProfileOptions());
+  auto profile = Profile(*model, TaskData(), eval, ProfileOptions());
   ASSERT_TRUE(profile.ok()) << profile.status();
   ASSERT_EQ(profile->layers_size(), 6);  // embeddings, 2 x (attention, ffn), head
   double shares = 0;

@@ -12,6 +12,7 @@
 #include "worker/model/transformer_backend.h"
 #include "worker/checkpoint/transformer_checkpoint.h"
 #include "worker/checkpoint/transformer_config.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker::testing {
 

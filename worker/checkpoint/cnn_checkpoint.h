@@ -1,6 +1,5 @@
 // The CNN on disk: config.json (model_type "shrink-cnn", per-layer widths and
-// quantization) plus model.safetensors, and the runtime module built from them
-// (internal: pulls in torch).
+// quantization) plus model.safetensors (internal: pulls in torch).
 #pragma once
 
 #include <torch/torch.h>
@@ -13,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "common/model_files.h"
 #include "worker/checkpoint/storage_scheme.h"
-#include "worker/nn/cnn.h"
+#include "worker/checkpoint/cnn_config.h"
 
 namespace shrink::worker {
 
@@ -32,9 +31,6 @@ struct CnnCheckpoint {
   // True when every layer is stored in fp32 and no policy was applied.
   bool IsUncompressed() const;
 };
-
-// The checkpoint of a trained fp32 module.
-CnnCheckpoint CheckpointFromModule(Cnn& net);
 
 // Validates tensors against the storage schemes and the widths the shapes imply; fills widths.
 absl::Status ValidateCheckpoint(CnnCheckpoint& checkpoint, const std::string& origin);
@@ -57,9 +53,5 @@ torch::Tensor Float32Weight(const CnnCheckpoint& checkpoint, const std::string& 
 
 // Inputs per output unit of `layer`'s weight (in * k * k for convs) under `widths`.
 int64_t CnnWeightColumns(const CnnWidths& widths, const std::string& layer);
-
-// The runtime module (eval mode) on `device`: fp32 convs, fp32 or int8-kernel linears (on a GPU
-// the int8 / 4..7-bit linears compute with their dequantized weights in fp16, see Int8Linear).
-absl::StatusOr<Cnn> BuildCnn(const CnnCheckpoint& checkpoint, torch::Device device = torch::kCPU);
 
 }  // namespace shrink::worker

@@ -10,7 +10,6 @@
 #include "common/status.h"
 #include "worker/checkpoint/cnn_checkpoint.h"
 #include "worker/checkpoint/packed_weight.h"
-#include "worker/nn/int8_linear.h"
 #include "worker/checkpoint/int8_weight.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/checkpoint/safetensors_torch.h"
@@ -110,12 +109,6 @@ std::vector<ModuleEntry> Modules(const TransformerConfig& c) {
   return m;
 }
 
-const LayerStorage& StorageOf(const TransformerConfig& c, const std::string& layer) {
-  static const LayerStorage kFp32;
-  auto it = c.storage.find(layer);
-  return layer.empty() || it == c.storage.end() ? kFp32 : it->second;
-}
-
 bool IsInt8(const LayerStorage& s) { return s.bits == 8; }
 bool IsGroupwise(const LayerStorage& s) { return s.scheme == kSchemeGroupwise; }
 
@@ -142,6 +135,12 @@ absl::Status CheckScheme(const std::string& layer, const LayerStorage& storage, 
 }
 
 }  // namespace
+
+const LayerStorage& LayerStorageOf(const TransformerConfig& c, const std::string& layer) {
+  static const LayerStorage kFp32;
+  auto it = c.storage.find(layer);
+  return layer.empty() || it == c.storage.end() ? kFp32 : it->second;
+}
 
 bool TransformerWeights::IsUncompressed() const {
   if (config.compressed) return false;
@@ -173,16 +172,6 @@ std::vector<TransformerLayerGroup> TransformerLayerGroups(const TransformerConfi
   }
   if (!config.is_decoder()) groups.push_back({"head", "head", -1, {"pool", "classifier"}});
   return groups;
-}
-
-TransformerWeights WeightsFromModule(Transformer& net) {
-  torch::NoGradGuard no_grad;
-  TransformerWeights weights;
-  weights.config = net->config();
-  for (const auto& item : net->named_parameters()) {
-    weights.tensors[item.key()] = item.value().detach().to(torch::kCPU).clone().contiguous();
-  }
-  return weights;
 }
 
 absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string& origin) {
@@ -220,14 +209,14 @@ absl::Status ValidateTransformerWeights(TransformerWeights& w, const std::string
     return absl::OkStatus();
   };
   auto weight_type = [&](const std::string& layer) {
-    const LayerStorage& s = StorageOf(c, layer);
+    const LayerStorage& s = LayerStorageOf(c, layer);
     if (IsInt8(s)) return torch::kInt8;
     return s.scheme == kSchemeFloat16 ? torch::kFloat16 : torch::kFloat32;
   };
   // A quantizable weight [rows, cols] (+ its scale when int8, or its packed tensors).
   auto check_weight = [&](const std::string& module, const std::string& layer, int64_t rows,
                           int64_t cols) -> absl::Status {
-    const LayerStorage& s = StorageOf(c, layer);
+    const LayerStorage& s = LayerStorageOf(c, layer);
     if (IsGroupwise(s)) {
       SHRINK_RETURN_IF_ERROR(check(module + ".weight_packed", torch::kUInt8, {PackedCodeBytes(rows * cols, s.bits)}));
       SHRINK_RETURN_IF_ERROR(check(module + ".weight_scales", torch::kFloat16, {rows, NumGroups(cols, s.group_size)}));
@@ -333,7 +322,7 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   const std::string standard = BasePrefix(c.family);
   // Packed (4..7-bit) word embeddings are stored as ".weight_packed".
   const std::string probe =
-      modules[0].hf + (StorageOf(c, "embeddings").scheme == kSchemeGroupwise ? ".weight_packed" : ".weight");
+      modules[0].hf + (LayerStorageOf(c, "embeddings").scheme == kSchemeGroupwise ? ".weight_packed" : ".weight");
   std::string prefix;
   if (file->Find(standard + probe) != nullptr) {
     prefix = standard;
@@ -356,7 +345,7 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   };
   bool head_initialised = false;
   for (const ModuleEntry& m : modules) {
-    const LayerStorage& storage = StorageOf(c, m.layer);
+    const LayerStorage& storage = LayerStorageOf(c, m.layer);
     const bool uncompressed_weight = storage.scheme == kSchemeFloat32;
     const std::string base = m.prefixed ? prefix : "";
     // Uncompressed weights stored in F16/BF16 (common for downloads) are widened to fp32, as HF does.
@@ -504,17 +493,14 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
     }
   }
   if (head_initialised) {
-    // Same shapes as the config, random weights from a fixed seed so loads are reproducible.
+    // Random weights from a fixed seed so loads are reproducible: HF's normal(0, initializer_range)
+    // weights and zero biases, as the module initialises a fresh head.
     torch::manual_seed(0);
-    TransformerConfig shape = c;
-    shape.num_layers = 0;
-    shape.layers.clear();
-    Transformer fresh(shape);
-    for (const char* module : {"pool", "classifier"}) {
-      for (const char* suffix : {".weight", ".bias"}) {
-        const std::string name = absl::StrCat(module, suffix);
-        if (w.tensors.count(name) == 0) w.tensors[name] = fresh->named_parameters()[name].detach().clone();
-      }
+    const std::map<std::string, std::vector<int64_t>> shapes = {{"pool", {c.hidden, c.hidden}},
+                                                                {"classifier", {c.num_labels, c.hidden}}};
+    for (const auto& [module, shape] : shapes) {
+      if (w.tensors.count(module + ".weight") == 0) w.tensors[module + ".weight"] = torch::randn(shape) * kTransformerInitStd;
+      if (w.tensors.count(module + ".bias") == 0) w.tensors[module + ".bias"] = torch::zeros({shape[0]});
     }
     c.storage.erase("head");
     LogLine("INFO", absl::StrCat(dir, ": no classification head in the checkpoint; initialised one randomly (", c.num_labels,
@@ -560,7 +546,7 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
         if (w.tensors.count(block + "q" + suffix) == 0) continue;
         if (suffix == ".weight_packed") {
           // Concatenating the code streams row-wise = packing the fused [3 * inner, hidden] matrix.
-          const LayerStorage& s = StorageOf(c, m.layer);
+          const LayerStorage& s = LayerStorageOf(c, m.layer);
           std::vector<PackedGroupWeight> packed;
           for (const char* p : {"q", "k", "v"}) {
             PackedTensors t{w.tensors.at(block + p + ".weight_packed"), w.tensors.at(block + p + ".weight_scales"),
@@ -610,10 +596,10 @@ absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const
 const LayerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module) {
   for (const auto& group : TransformerLayerGroups(config)) {
     for (const auto& m : group.modules) {
-      if (m == module) return StorageOf(config, group.name);
+      if (m == module) return LayerStorageOf(config, group.name);
     }
   }
-  return StorageOf(config, "");
+  return LayerStorageOf(config, "");
 }
 
 int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module) {
@@ -657,81 +643,6 @@ torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::
     return t.to(torch::kFloat32) * scale.view({-1, 1});
   }
   return t.to(torch::kFloat32);
-}
-
-absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, torch::Device device) {
-  torch::NoGradGuard no_grad;
-  const TransformerConfig& c = weights.config;
-  Transformer net(c);
-  net->eval();
-  std::map<std::string, std::string> module_layer;
-  for (const auto& group : TransformerLayerGroups(c)) {
-    for (const auto& module : group.modules) module_layer[module] = group.name;
-  }
-  // Quantized dense layers get their int8 kernels; everything else is copied in fp32.
-  std::map<std::string, Dense> dense;
-  for (const auto& item : net->named_modules()) {
-    if (item.value()->as<DenseImpl>()) dense.emplace(item.key(), Dense(std::dynamic_pointer_cast<DenseImpl>(item.value())));
-  }
-  for (auto& [module, d] : dense) {
-    const LayerStorage& s = StorageOf(c, module_layer[module]);
-    if (IsGroupwise(s)) {
-      // The packed weight, dequantized, computes on the int8 kernel: requantized per channel, or per
-      // tensor where this LibTorch's ONEDNN linear takes no per-channel scales (Debian's).
-      SHRINK_ASSIGN_OR_RETURN(torch::Tensor fp32, ModuleWeightFp32(weights, module));
-      if (!device.is_cpu()) {
-        // GPUs: the dequantized weight itself, in fp16 (no int8 requantization there).
-        SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::CreateOnDevice(fp32, weights.tensors.at(module + ".bias"), device));
-        d->UseInt8(kernel);
-        continue;
-      }
-      QuantizedWeight q = OnednnLinearAcceptsPerChannel() ? QuantizePerChannel(fp32) : QuantizePerTensor(fp32);
-      SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias")));
-      d->UseInt8(kernel);
-      continue;
-    }
-    if (!IsInt8(s)) continue;
-    QuantizedWeight q{weights.tensors.at(module + ".weight"), weights.tensors.at(module + ".weight_scale")};
-    SHRINK_ASSIGN_OR_RETURN(auto kernel, Int8Linear::Create(q, weights.tensors.at(module + ".bias"), device));
-    d->UseInt8(kernel);
-  }
-  auto params = net->named_parameters();
-  for (auto& item : params) {
-    const std::string& name = item.key();
-    const bool is_weight = absl::EndsWith(name, ".weight");
-    const std::string module = is_weight ? name.substr(0, name.size() - 7) : "";
-    torch::Tensor value;
-    if (is_weight && weights.tensors.count(module + ".weight_packed") > 0) {
-      SHRINK_ASSIGN_OR_RETURN(value, ModuleWeightFp32(weights, module));
-    } else {
-      auto it = weights.tensors.find(name);
-      if (it == weights.tensors.end()) return absl::InternalError(absl::StrCat("no stored tensor for parameter ", name));
-      value = is_weight && it->second.scalar_type() == torch::kInt8 ? Float32ModuleWeight(weights, module)
-                                                                     : it->second.to(torch::kFloat32);
-    }
-    if (value.sizes() != item.value().sizes()) {
-      return absl::InternalError(absl::StrCat("parameter ", name, " is ", ShapeText(item.value()), ", stored ", ShapeText(value)));
-    }
-    item.value().copy_(value);
-  }
-  // GPT-2 with int8 embeddings: the tied LM head runs the int8 kernel on the same rows.
-  if (c.is_decoder() && IsInt8(StorageOf(c, "embeddings")) && (!device.is_cpu() || OnednnLinearAcceptsPerChannel())) {
-    QuantizedWeight q{weights.tensors.at("word.weight"), weights.tensors.at("word.weight_scale")};
-    SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(q, torch::zeros({c.vocab_size}), device));
-  }
-  // GPT-2 with 4..7-bit embeddings: the tied head uses the same dequantized table, requantized
-  // per row to int8 for the kernel (lookups use the dequantized rows themselves).
-  if (c.is_decoder() && IsGroupwise(StorageOf(c, "embeddings"))) {
-    if (!device.is_cpu()) {
-      SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::CreateOnDevice(net->word->weight.detach(),
-                                                                            torch::zeros({c.vocab_size}), device));
-    } else if (OnednnLinearAcceptsPerChannel()) {
-      SHRINK_ASSIGN_OR_RETURN(net->lm_head_int8, Int8Linear::Create(QuantizePerChannel(net->word->weight.detach()),
-                                                                    torch::zeros({c.vocab_size})));
-    }
-  }
-  if (!device.is_cpu()) net->to(device);
-  return net;
 }
 
 }  // namespace shrink::worker

@@ -13,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "worker/nn/transformer.h"
 #include "worker/checkpoint/transformer_config.h"
 
 namespace shrink::worker {
@@ -42,9 +41,6 @@ std::vector<TransformerLayerGroup> TransformerLayerGroups(const TransformerConfi
 // "encoder.layer." (BERT, RoBERTa), "transformer.layer." (DistilBERT) or "h." (GPT-2).
 std::string BlockPrefix(const TransformerConfig& config);
 
-// The fp32 checkpoint of a module (trained or freshly initialised).
-TransformerWeights WeightsFromModule(Transformer& net);
-
 // Checks tensors against the config and the storage schemes; per-layer shapes (heads, FFN
 // width) are taken from the tensors into config.layers. Errors name the tensor or field.
 absl::Status ValidateTransformerWeights(TransformerWeights& weights, const std::string& origin);
@@ -69,12 +65,10 @@ torch::Tensor Float32ModuleWeight(const TransformerWeights& weights, const std::
 // Input width of a module's weight: hidden, or the kept heads / FFN width for attention.o / ffn.fc2.
 int64_t ModuleInputs(const TransformerWeights& weights, const std::string& module);
 
+// The storage of policy layer `layer` (fp32 for "" and layers stored in fp32).
+const LayerStorage& LayerStorageOf(const TransformerConfig& config, const std::string& layer);
+
 // The storage of the policy layer that owns `module` (fp32 for unknown modules).
 const LayerStorage& ModuleStorage(const TransformerConfig& config, const std::string& module);
-
-// The runtime module (eval mode) built from validated weights, on `device`. On the CPU int8 and
-// 4..7-bit linears run ONEDNN int8 kernels; on a GPU they compute with their dequantized weights
-// in fp16 (Int8Linear); fp16-stored and fp32 layers compute in fp32 on both.
-absl::StatusOr<Transformer> BuildTransformer(const TransformerWeights& weights, torch::Device device = torch::kCPU);
 
 }  // namespace shrink::worker

@@ -14,6 +14,9 @@
 
 namespace shrink::worker {
 
+// Standard deviation of freshly initialised weights (Hugging Face's initializer_range default).
+inline constexpr double kTransformerInitStd = 0.02;
+
 enum class TransformerFamily { kBert, kDistilBert, kRoberta, kGpt2 };
 
 // "bert" | "distilbert" | "roberta" | "gpt2".

@@ -12,6 +12,7 @@
 #include "worker/nn/int8_linear.h"
 #include "worker/checkpoint/int8_weight.h"
 #include "worker/compress/transformer_compress.h"
+#include "worker/nn/cnn_build.h"
 
 namespace shrink::worker {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
 #include "worker/checkpoint/cnn_checkpoint.h"
-#include "worker/model/model.h"
+#include "worker/compress/compress_options.h"
 
 namespace shrink::worker {
 

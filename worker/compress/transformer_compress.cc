@@ -13,6 +13,7 @@
 #include "worker/checkpoint/int8_weight.h"
 #include "worker/compress/distill/distill.h"
 #include "worker/compress/distill/transformer_distill.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {

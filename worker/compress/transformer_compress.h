@@ -17,8 +17,8 @@
 
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
-#include "worker/model/model.h"
-#include "worker/model/transformer_backend.h"
+#include "worker/compress/compress_options.h"
+#include "worker/data/token_batches.h"
 #include "worker/checkpoint/transformer_checkpoint.h"
 
 namespace shrink::worker {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
-#include "worker/model/model.h"
+#include "worker/data/image_dataset.h"
 
 namespace shrink::worker {
 

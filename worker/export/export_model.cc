@@ -16,6 +16,7 @@
 #include "worker/model/model_impl.h"
 #include "worker/model/transformer_backend.h"
 #include "worker/tokenizers/tokenizer.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker {
 namespace {

@@ -14,6 +14,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
+#include "worker/data/task_data.h"
+#include "worker/eval/eval_options.h"
 #include "worker/model/model.h"
 
 namespace shrink::worker {

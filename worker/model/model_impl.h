@@ -3,9 +3,10 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
-#include "worker/nn/cnn.h"
-#include "worker/checkpoint/cnn_checkpoint.h"
+#include <torch/torch.h>
+
 #include "worker/model/model.h"
 #include "worker/model/model_backend.h"
 
@@ -21,29 +22,6 @@ struct Model::Impl {
   CnnBackend* cnn() const;
   TransformerBackend* transformer() const;
 };
-
-// The reference CNN: its stored form and the runtime module built from it.
-class CnnBackend : public ModelBackend {
- public:
-  shrink::v1::ModelDescription Describe() const override;
-  bool IsUncompressed() const override { return checkpoint.IsUncompressed(); }
-  absl::StatusOr<std::unique_ptr<ModelBackend>> Compress(const std::vector<shrink::v1::LayerAction>& actions,
-                                                         const std::string& policy_json,
-                                                         const ApplyOptions& options) const override;
-  absl::Status Save(const std::string& dir) const override;
-  int64_t bytes() const override { return bytes_; }
-  absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples,
-                                  const RecallFlag* recalled) const override;
-  std::function<void()> LatencyProbe(const EvalOptions& options, int* examples) const override;
-  std::vector<double> LayerTimes(const EvalOptions& options) const override;
-
-  CnnCheckpoint checkpoint;  // the stored form: what Save writes
-  Cnn net{nullptr};          // the runtime form built from it, always in eval mode
-  int64_t bytes_ = 0;        // config.json + model.safetensors as Save writes them
-};
-
-// A CNN backend around `checkpoint` (validated): builds the runtime module on `device`.
-absl::StatusOr<std::unique_ptr<CnnBackend>> MakeCnnBackend(CnnCheckpoint checkpoint, torch::Device device = torch::kCPU);
 
 // A model around a backend.
 std::unique_ptr<Model> WrapBackend(std::unique_ptr<ModelBackend> backend);

@@ -8,28 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "worker/data/token_batches.h"
 #include "worker/model/model_backend.h"
 #include "worker/nn/transformer.h"
 #include "worker/checkpoint/transformer_checkpoint.h"
 
 namespace shrink::worker {
 
-class Tokenizer;  // worker/tokenizer.h
-
 // Longest sequence (tokens) used when measuring on text; shorter models use their own limit.
 inline constexpr int64_t kTextMaxLength = 128;
-
-// A batch of token ids [B, T] and its mask [B, T] (1 = token), plus labels [B] for classification.
-struct TokenBatch {
-  torch::Tensor ids, mask, labels;
-};
-
-// Token batches of `texts` (sorted by length so padding is small), `batch_size` sequences each.
-// Classification: [CLS] text [SEP] as the tokenizer frames it; LM: a leading BOS/EOS then the
-// text. Truncated to `max_length`, padded with `pad`.
-std::vector<TokenBatch> TokenizeBatches(const Tokenizer& tokenizer, const std::vector<std::string>& texts,
-                                        const std::vector<int64_t>& labels, bool language_model,
-                                        int64_t max_length, int64_t batch_size, int64_t pad);
 
 // Sum of next-token negative log-likelihoods and the number of predicted tokens of a batch
 // (computed on the module's device).

@@ -9,24 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "worker/checkpoint/cnn_config.h"
 #include "worker/nn/int8_linear.h"
 
 namespace shrink::worker {
-
-inline constexpr int64_t kCnnImageSide = 28;
-inline constexpr int64_t kCnnKernel = 3;
-inline constexpr int64_t kCnnFeatureSide = 7;  // 28 after two 2x2 max-pools
-inline constexpr int64_t kCnnFeaturePixels = kCnnFeatureSide * kCnnFeatureSide;
-inline constexpr double kCnnDropout = 0.25;
-
-// Channel / neuron counts of each layer.
-struct CnnWidths {
-  int64_t in_channels = 1;
-  int64_t conv1 = 32;
-  int64_t conv2 = 64;
-  int64_t fc1 = 128;
-  int64_t classes = 10;
-};
 
 class CnnImpl : public torch::nn::Module {
  public:

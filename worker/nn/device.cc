@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "worker/nn/int8_linear.h"
 #include "worker/nn/torch_device.h"
 
 namespace shrink::worker {
@@ -59,6 +61,13 @@ torch::Device ModuleDevice(const torch::nn::Module& module) {
 
 void SynchronizeDevice(const torch::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+int ConfigureTorch(int threads) {
+  const int wanted = threads > 0 ? threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (at::get_num_threads() != wanted) at::set_num_threads(wanted);
+  (void)UseOnednnEngine();  // builds without ONEDNN fail later, where int8 is actually needed
+  return at::get_num_threads();
 }
 
 }  // namespace shrink::worker

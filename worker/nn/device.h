@@ -15,4 +15,8 @@ absl::Status ValidateDevice(const std::string& device);
 // GPUs this LibTorch can use (0 in a CPU-only build or on a machine without one).
 int CudaDeviceCount();
 
+// Sets LibTorch's intra-op threads (0 = all cores) and the ONEDNN quantized engine;
+// returns the thread count now in use. Process-wide; evaluation and training call it themselves.
+int ConfigureTorch(int threads);
+
 }  // namespace shrink::worker

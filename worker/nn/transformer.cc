@@ -8,7 +8,6 @@
 namespace shrink::worker {
 namespace {
 
-constexpr double kInitStd = 0.02;  // HF's initializer_range
 constexpr double kMaskValue = -1e9;
 
 torch::Tensor Activate(const torch::Tensor& x, const std::string& activation) {
@@ -31,7 +30,7 @@ double Since(std::chrono::steady_clock::time_point& start) {
 }  // namespace
 
 DenseImpl::DenseImpl(int64_t in, int64_t out) {
-  weight = register_parameter("weight", torch::randn({out, in}) * kInitStd);
+  weight = register_parameter("weight", torch::randn({out, in}) * kTransformerInitStd);
   bias = register_parameter("bias", torch::zeros({out}));
 }
 
@@ -117,11 +116,11 @@ TransformerImpl::TransformerImpl(const TransformerConfig& config, double p) : co
   torch::NoGradGuard no_grad;
   word = register_module("word", torch::nn::Embedding(config.vocab_size, config.hidden));
   position = register_module("position", torch::nn::Embedding(config.max_positions, config.hidden));
-  torch::nn::init::normal_(word->weight, 0, kInitStd);
-  torch::nn::init::normal_(position->weight, 0, kInitStd);
+  torch::nn::init::normal_(word->weight, 0, kTransformerInitStd);
+  torch::nn::init::normal_(position->weight, 0, kTransformerInitStd);
   if (config.type_vocab_size > 0) {
     token_type = register_module("token_type", torch::nn::Embedding(config.type_vocab_size, config.hidden));
-    torch::nn::init::normal_(token_type->weight, 0, kInitStd);
+    torch::nn::init::normal_(token_type->weight, 0, kTransformerInitStd);
   }
   if (!config.is_decoder()) embedding_ln = register_module("embedding_ln", MakeLayerNorm(config.hidden, config.layer_norm_eps));
   blocks = register_module("blocks", torch::nn::ModuleList());

@@ -15,6 +15,7 @@
 #include "worker/nn/cnn.h"
 #include "worker/runtime/onnxruntime_process.h"
 #include "worker/tokenizers/tokenizer.h"
+#include "worker/model/cnn_backend.h"
 
 namespace shrink::worker {
 namespace {

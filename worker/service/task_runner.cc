@@ -14,6 +14,8 @@
 #include "common/status.h"
 #include "worker/service/task_result.h"
 #include "worker/data/task_data.h"
+#include "worker/eval/evaluate.h"
+#include "worker/eval/compare.h"
 
 namespace shrink::worker {
 namespace {
@@ -44,20 +46,6 @@ absl::Status InUserTerms(const absl::Status& status, const std::vector<std::pair
 
 }  // namespace
 
-v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics& baseline) {
-  v1::Evaluation e;
-  *e.mutable_candidate() = candidate;
-  *e.mutable_baseline() = baseline;
-  auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  // Language models keep quality when perplexity stays low: retention = baseline / candidate perplexity.
-  e.set_retention(baseline.perplexity() > 0 ? ratio(baseline.perplexity(), candidate.perplexity())
-                                            : ratio(candidate.accuracy(), baseline.accuracy()));
-  e.set_size_ratio(ratio(static_cast<double>(candidate.bytes()), static_cast<double>(baseline.bytes())));
-  e.set_speedup(ratio(baseline.latency_ms(), candidate.latency_ms()));
-  e.set_flops_ratio(ratio(static_cast<double>(candidate.flops()), static_cast<double>(baseline.flops())));
-  e.set_params_ratio(ratio(static_cast<double>(candidate.params()), static_cast<double>(baseline.params())));
-  return e;
-}
 
 TaskRunner::TaskRunner(BlobCache* cache, EvalOptions eval_options, std::string work_dir, std::string device)
     : cache_(cache), eval_options_(eval_options), work_dir_(std::move(work_dir)), device_(std::move(device)) {}
@@ -85,7 +73,7 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
   if (task.kind() == v1::Task::DESCRIBE) {
     // The agent's state: shapes plus measured latency shares and per-layer sensitivity.
     SHRINK_ASSIGN_OR_RETURN(v1::ModelDescription description,
-                            loaded->model->Profile(*data, eval, ProfileOptions()));
+                            Profile(*loaded->model, *data, eval, ProfileOptions()));
     description.set_bytes(baseline.bytes());
     *result.mutable_description() = description;
     *result.mutable_evaluation() = CompareToBaseline(baseline, baseline);
@@ -103,7 +91,7 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
   SHRINK_RETURN_IF_ERROR(CheckNotRecalled(recalled));
   EvalOptions untimed = eval;
   untimed.time_latency = false;
-  SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, compressed->Evaluate(*data, split, untimed));
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, Evaluate(*compressed, *data, split, untimed));
   // Latency drifts with load (other slots, other processes): time the baseline and the
   // candidate in alternating passes so that the speedup compares like with like.
   SHRINK_ASSIGN_OR_RETURN(LatencyPair latency, TimeInterleaved(*loaded->model, *compressed, eval));
@@ -206,7 +194,7 @@ absl::StatusOr<v1::Metrics> TaskRunner::Baseline(LoadedModel& loaded, const Task
   auto it = loaded.baseline_by_split.find(split);
   if (it != loaded.baseline_by_split.end()) return it->second;
   // A recalled task's CANCELLED is not cached: the next task measures again.
-  SHRINK_ASSIGN_OR_RETURN(v1::Metrics full, loaded.model->Evaluate(data, split, eval));
+  SHRINK_ASSIGN_OR_RETURN(v1::Metrics full, Evaluate(*loaded.model, data, split, eval));
   loaded.baseline_by_split[split] = full;
   return full;
 }

@@ -10,12 +10,11 @@
 #include "absl/status/statusor.h"
 #include "shrink/v1/worker_pool.grpc.pb.h"
 #include "worker/service/blob_cache.h"
+#include "worker/data/task_data.h"
+#include "worker/eval/eval_options.h"
 #include "worker/model/model.h"
 
 namespace shrink::worker {
-
-// The candidate's metrics next to the baseline's, with the ratios filled in.
-v1::Evaluation CompareToBaseline(const v1::Metrics& candidate, const v1::Metrics& baseline);
 
 // Thread-safe: a worker runs one task per slot concurrently. Loaded models,
 // datasets and baseline accuracies are cached across tasks.

@@ -10,6 +10,9 @@
 #include "worker/checkpoint/cnn_checkpoint.h"
 #include "worker/data/fashion_mnist.h"
 #include "worker/model/model.h"
+#include "worker/train/train.h"
+#include "worker/nn/device.h"
+#include "worker/nn/cnn_build.h"
 
 namespace shrink::worker {
 namespace {

@@ -15,6 +15,9 @@
 #include "worker/tokenizers/tokenizer.h"
 #include "worker/model/transformer_backend.h"
 #include "worker/tokenizers/vocab_learner.h"
+#include "worker/train/train.h"
+#include "worker/nn/device.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "worker/checkpoint/cnn_checkpoint.h"
-#include "worker/model/model.h"
+#include "worker/compress/compress_options.h"
 
 namespace shrink::worker {
 

@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "worker/checkpoint/safetensors_torch.h"
 #include "worker/compress/distill/distill.h"
+#include "worker/nn/transformer_build.h"
 
 namespace shrink::worker {
 namespace {

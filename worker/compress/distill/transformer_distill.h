@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "worker/model/model.h"
-#include "worker/model/transformer_backend.h"
+#include "worker/compress/compress_options.h"
+#include "worker/data/token_batches.h"
 #include "worker/checkpoint/transformer_checkpoint.h"
 
 namespace shrink::worker {
