@@ -150,6 +150,13 @@ bool TransformerWeights::IsUncompressed() const {
   return true;
 }
 
+const TransformerLayerGroup* FindLayerGroup(const std::vector<TransformerLayerGroup>& groups, const std::string& name) {
+  for (const auto& group : groups) {
+    if (group.name == name) return &group;
+  }
+  return nullptr;
+}
+
 std::string BlockPrefix(const TransformerConfig& config) {
   switch (config.family) {
     case TransformerFamily::kDistilBert: return "transformer.layer.";

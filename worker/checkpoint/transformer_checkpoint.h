@@ -38,6 +38,9 @@ struct TransformerLayerGroup {
 // The compressible layers of `config` in forward order.
 std::vector<TransformerLayerGroup> TransformerLayerGroups(const TransformerConfig& config);
 
+// The group called `name` in `groups`, or nullptr.
+const TransformerLayerGroup* FindLayerGroup(const std::vector<TransformerLayerGroup>& groups, const std::string& name);
+
 // "encoder.layer." (BERT, RoBERTa), "transformer.layer." (DistilBERT) or "h." (GPT-2).
 std::string BlockPrefix(const TransformerConfig& config);
 

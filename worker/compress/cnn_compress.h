@@ -1,5 +1,5 @@
-// Compression passes on the CNN checkpoint: structural pruning (units ranked by weight L1 or
-// by their activations on calibration images), then per-layer quantization (internal: pulls in torch).
+// A policy applied to the CNN checkpoint (internal: pulls in torch): pruning
+// (prune/cnn_prune.h), distillation (distill/), then quantization (quantize/cnn_quantize.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -11,45 +11,11 @@
 #include "absl/status/statusor.h"
 #include "shrink/v1/types.pb.h"
 #include "worker/checkpoint/cnn_checkpoint.h"
+#include "worker/compress/prune/cnn_prune.h"
+#include "worker/compress/quantize/cnn_quantize.h"
 #include "worker/compress/compress_options.h"
 
 namespace shrink::worker {
-
-// Output units each layer keeps, by layer name: sorted int64 indices.
-using KeptUnits = std::map<std::string, torch::Tensor>;
-
-// The output units kept when round(ratio * out) units with the smallest L1 weight
-// norm are removed (at least one unit stays); ties keep the lower index.
-torch::Tensor KeptUnitsByL1(const torch::Tensor& weight, double ratio);
-
-// Data-aware importance of each prunable layer's units on calibration `images` [n, in, 28, 28]:
-// the mean over images (and output pixels) of the L2 norm of what the unit adds to the next
-// layer's pre-activation, i.e. of W_next[:, unit] applied to the unit's output after ReLU (and
-// pooling) — what removing the unit changes downstream. conv1 channels are scored through conv2,
-// conv2 channels through their 49 fc1 columns, fc1 neurons as mean |a| x the fc2 column's L2
-// norm. A unit that never fires on the images, or whose outgoing weights are zero, scores 0.
-// Keys conv1, conv2, fc1; float64 [units] each. Needs fp32 weights (`checkpoint` not quantized).
-absl::StatusOr<std::map<std::string, torch::Tensor>> CnnActivationImportance(const CnnCheckpoint& checkpoint,
-                                                                             const torch::Tensor& images);
-
-// The kept units of every layer under `actions` (one per layer, in CnnLayerNames() order):
-// ranked by `importance[layer]` where given (CnnActivationImportance), else by weight L1.
-KeptUnits ChooseKeptUnits(const CnnCheckpoint& fp32, const std::vector<shrink::v1::LayerAction>& actions,
-                          const std::map<std::string, torch::Tensor>& importance = {});
-
-// Physically removes every unit not in `kept` (layers absent from `kept` stay whole) and
-// the next layer's matching input columns (49 per conv2 channel for fc1).
-absl::StatusOr<CnnCheckpoint> PruneCnn(const CnnCheckpoint& fp32, const KeptUnits& kept);
-
-// Inputs each layer's weight multiplies, by layer, on calibration images: [n, in] for linears,
-// im2col patches [n, in*k*k] for convs; at most `max_rows` rows each (fp32 `checkpoint`).
-std::map<std::string, torch::Tensor> RecordCnnInputs(const CnnCheckpoint& checkpoint, const torch::Tensor& images,
-                                                     int64_t max_rows);
-
-// Re-stores each layer at its bits: 4..7 = group-wise packed (GPTQ on `inputs[layer]` when
-// present, else round to nearest), 8 = int8 (+ fp32 scales), 9..16 = fp16, 32 = unchanged.
-absl::StatusOr<CnnCheckpoint> QuantizeCnn(const CnnCheckpoint& fp32, const std::map<std::string, int>& bits,
-                                          const std::map<std::string, torch::Tensor>& inputs = {});
 
 // Training images and settings for distilling during compression (undefined images = none).
 struct CnnDistillation {
