@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/files.h"
 #include "common/status.h"
 #include "common/task_names.h"
@@ -66,10 +67,20 @@ absl::StatusOr<std::map<std::string, std::string>> LocalTaskFiles(const std::str
     }
     return files;
   }
+  if (task == "wordnet-lexname") {
+    for (const char* name : {"data.adj", "data.adv", "data.noun", "data.verb"}) {
+      const std::string path = absl::StrCat(kDebianWordnetDir, "/", name);
+      if (!PathExists(path)) {
+        return absl::NotFoundError(absl::StrCat(path, " is missing; install the Debian package wordnet-base"));
+      }
+      files[name] = path;
+    }
+    return files;
+  }
   if (!PathExists(task)) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown task '", task,
-                                                   "': not fashion-mnist, fortunes-topic, fortunes-lm or a data file "
-                                                   "(.jsonl / .tsv classification, .txt language modelling)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown task '", task, "': not ", absl::StrJoin(BuiltinTaskNames(), ", "),
+                                                   " or a data file (.jsonl / .tsv classification, .txt language "
+                                                   "modelling)"));
   }
   SHRINK_RETURN_IF_ERROR(ValidateTaskName(task, 1));  // its ending picks the parser
   files[BaseName(task)] = task;

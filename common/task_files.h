@@ -14,6 +14,9 @@ inline constexpr char kDebianFashionMnistDir[] = "/usr/share/datasets/fashion-mn
 // Where the packages `fortunes` and `fortunes-min` install their files.
 inline constexpr char kDebianFortunesDir[] = "/usr/share/games/fortunes";
 
+// Where the package wordnet-base installs WordNet 3.0's database.
+inline constexpr char kDebianWordnetDir[] = "/usr/share/wordnet";
+
 // Fashion-MNIST's four file names, as a task's data_files name them.
 inline constexpr char kFashionMnistTrainImages[] = "train-images-idx3-ubyte.gz";
 inline constexpr char kFashionMnistTrainLabels[] = "train-labels-idx1-ubyte.gz";
@@ -29,7 +32,7 @@ std::map<std::string, std::string> DebianFashionMnistFiles();
 std::map<std::string, std::string> DebianFortunesFiles(const std::string& dir = kDebianFortunesDir);
 
 // The files a task reads on this machine, by the name they travel under: Fashion-MNIST's
-// idx files, the fortune files by category, or a user's file (JSONL / TSV classification,
+// idx files, the fortune files by category, WordNet's data.{adj,adv,noun,verb}, or a user's file (JSONL / TSV classification,
 // .txt language modelling) under its base name. NotFound names the Debian package to install.
 absl::StatusOr<std::map<std::string, std::string>> LocalTaskFiles(const std::string& task);
 

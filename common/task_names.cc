@@ -7,7 +7,7 @@
 namespace shrink {
 
 const std::vector<std::string>& BuiltinTaskNames() {
-  static const std::vector<std::string> names = {"fashion-mnist", "fortunes-topic", "fortunes-lm"};
+  static const std::vector<std::string> names = {"fashion-mnist", "fortunes-topic", "fortunes-lm", "wordnet-lexname"};
   return names;
 }
 

@@ -9,7 +9,7 @@
 
 namespace shrink {
 
-// The built-in tasks: fashion-mnist, fortunes-topic, fortunes-lm.
+// The built-in tasks: fashion-mnist, fortunes-topic, fortunes-lm, wordnet-lexname.
 const std::vector<std::string>& BuiltinTaskNames();
 
 // True when `task` names a user's data file rather than a built-in task.

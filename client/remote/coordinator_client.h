@@ -63,7 +63,7 @@ class CoordinatorClient {
   std::unique_ptr<v1::Coordinator::Stub> stub_;
 };
 
-// The data files of a task (fashion-mnist, fortunes-topic, fortunes-lm, or a user's
+// The data files of a task (fashion-mnist, fortunes-topic, fortunes-lm, wordnet-lexname, or a user's
 // JSONL/TSV/.txt file), as the client uploads them: (name, local path).
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> BuiltinTaskFiles(
     const std::string& task);

@@ -10,7 +10,7 @@ COPY scripts/install-deps.sh scripts/install-deps.sh
 # Only the Debian packages are needed to build; the npm step of install-deps is for tests.
 RUN bash -c 'sed -n "/^PACKAGES=(/,/^)/p" scripts/install-deps.sh > /tmp/packages.sh && . /tmp/packages.sh && \
       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(prometheus|chromium|dataset-fashion-mnist|fortunes.*|yamllint|nodejs|golang-.*)$")' \
+      $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(prometheus|chromium|dataset-fashion-mnist|fortunes.*|wordnet-base|yamllint|nodejs|golang-.*)$")' \
     && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHRINK_BUILD_TESTS=OFF \

@@ -8,7 +8,7 @@ WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
 RUN bash -c 'sed -n "/^PACKAGES=(/,/^)/p" scripts/install-deps.sh > /tmp/packages.sh && . /tmp/packages.sh && \
       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      npm $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(prometheus|chromium|fortunes.*|yamllint|golang-.*)$")' \
+      npm $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(prometheus|chromium|fortunes.*|wordnet-base|yamllint|golang-.*)$")' \
     && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DSHRINK_BUILD_TESTS=OFF \

@@ -18,7 +18,7 @@ COPY scripts/install-deps.sh scripts/install-deps.sh
 # Debian's build tools and libraries, but not Debian's CPU LibTorch.
 RUN bash -c 'sed -n "/^PACKAGES=(/,/^)/p" scripts/install-deps.sh > /tmp/packages.sh && . /tmp/packages.sh && \
       apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv \
-      $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(libtorch-dev|prometheus|chromium|fortunes.*|yamllint|nodejs|golang-.*)$")' \
+      $(printf "%s\n" "${PACKAGES[@]}" | grep -v -E "^(libtorch-dev|prometheus|chromium|fortunes.*|wordnet-base|yamllint|nodejs|golang-.*)$")' \
     && rm -rf /var/lib/apt/lists/*
 RUN python3 -m venv /torch && /torch/bin/pip install --no-cache-dir \
       "torch==${TORCH_VERSION}" --index-url "https://download.pytorch.org/whl/${CUDA_TAG}"

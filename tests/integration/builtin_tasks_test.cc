@@ -7,6 +7,7 @@
 
 #include "client/remote/coordinator_client.h"
 #include "worker/data/text_data.h"
+#include "worker/data/wordnet.h"
 
 namespace shrink::client {
 namespace {
@@ -28,10 +29,22 @@ TEST(BuiltinTaskFilesTest, FortunesTasksUploadEveryCategoryFile) {
   }
 }
 
+TEST(BuiltinTaskFilesTest, WordnetUploadsItsFourDataFiles) {
+  auto files = BuiltinTaskFiles("wordnet-lexname");
+  ASSERT_TRUE(files.ok()) << files.status();
+  std::map<std::string, std::string> by_name(files->begin(), files->end());
+  EXPECT_EQ(by_name.size(), 4u);
+  EXPECT_TRUE(by_name.count("data.noun"));
+  auto data = worker::LoadWordnetLexname(by_name);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->label_names.size(), 45u);
+}
+
 TEST(BuiltinTaskFilesTest, UnknownTaskNamesTheKnownOnes) {
   auto files = BuiltinTaskFiles("imagenet");
   ASSERT_FALSE(files.ok());
   EXPECT_THAT(files.status().message(), HasSubstr("fortunes-topic"));
+  EXPECT_THAT(files.status().message(), HasSubstr("wordnet-lexname"));
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The transformer path end to end through the CLI, as a user runs it: train a
-// tiny BERT / GPT-2 on the fortunes tasks, compress it with `shrink compress`
+// tiny BERT / GPT-2 on the built-in text tasks, compress it with `shrink compress`
 // (embedded coordinator + worker), and load the result back with `shrink eval`.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -67,8 +67,13 @@ TEST_P(TransformerCliTest, TrainCompressAndEvalRoundTrip) {
 
 INSTANTIATE_TEST_SUITE_P(Families, TransformerCliTest,
                          ::testing::Values(Case{"bert", "fortunes-topic", "accuracy", "vocab.txt"},
+                                           Case{"bert", "wordnet-lexname", "accuracy", "vocab.txt"},
                                            Case{"gpt2", "fortunes-lm", "perplexity", "merges.txt"}),
-                         [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.arch); });
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           std::string name = std::string(info.param.arch) + "_" + info.param.task;
+                           for (char& ch : name) ch = ch == '-' ? '_' : ch;
+                           return name;
+                         });
 
 }  // namespace
 }  // namespace shrink

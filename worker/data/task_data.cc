@@ -5,6 +5,7 @@
 #include "common/files.h"
 #include "common/status.h"
 #include "worker/data/text_data.h"
+#include "worker/data/wordnet.h"
 
 namespace shrink::worker {
 namespace {
@@ -26,6 +27,8 @@ absl::StatusOr<TaskData> LoadTaskData(const std::string& task, const std::map<st
     SHRINK_ASSIGN_OR_RETURN(text, LoadFortunesTopic(files));
   } else if (task == "fortunes-lm") {
     SHRINK_ASSIGN_OR_RETURN(text, LoadFortunesLm(files));
+  } else if (task == kWordnetLexnameTask) {
+    SHRINK_ASSIGN_OR_RETURN(text, LoadWordnetLexname(files));
   } else {
     if (files.size() != 1) {
       return absl::InvalidArgumentError(absl::StrCat("task file ", task, " must come as one data file, got ", files.size()));

@@ -51,19 +51,6 @@ std::string TrimEntry(std::string_view text) {
   return std::string(text);
 }
 
-void AddToSplit(TextDataset* data, TextExample example, std::string_view normalized) {
-  switch (SplitOf(normalized)) {
-    case TextSplit::kTrain:
-      data->train.push_back(std::move(example));
-      break;
-    case TextSplit::kValidation:
-      data->validation.push_back(std::move(example));
-      break;
-    case TextSplit::kTest:
-      data->test.push_back(std::move(example));
-      break;
-  }
-}
 
 absl::StatusOr<std::vector<std::string>> ReadFortuneFile(const std::string& name, const std::string& path) {
   auto contents = ReadFile(path);
@@ -157,6 +144,20 @@ TextSplit SplitOf(std::string_view normalized) {
   const uint64_t bucket = h % 10;
   if (bucket < 8) return TextSplit::kTrain;
   return bucket == 8 ? TextSplit::kValidation : TextSplit::kTest;
+}
+
+void AddToSplit(TextDataset* data, TextExample example, std::string_view normalized) {
+  switch (SplitOf(normalized)) {
+    case TextSplit::kTrain:
+      data->train.push_back(std::move(example));
+      break;
+    case TextSplit::kValidation:
+      data->validation.push_back(std::move(example));
+      break;
+    case TextSplit::kTest:
+      data->test.push_back(std::move(example));
+      break;
+  }
 }
 
 std::vector<const TextExample*> SpreadSample(const std::vector<TextExample>& split, size_t count) {

@@ -96,4 +96,7 @@ enum class TextSplit { kTrain, kValidation, kTest };
 // 64-bit FNV-1a hash (stable across platforms and runs).
 TextSplit SplitOf(std::string_view normalized);
 
+// Appends `example` to the split of `data` that SplitOf(normalized) picks.
+void AddToSplit(TextDataset* data, TextExample example, std::string_view normalized);
+
 }  // namespace shrink::worker

@@ -107,7 +107,7 @@ class Client:
         return self.upload_files(model_files(model_dir))
 
     def upload_task(self, task: str) -> types_pb2.TaskSpec:
-        """Uploads a task's data (fashion-mnist, fortunes-topic, fortunes-lm or a data file); returns its TaskSpec."""
+        """Uploads a task's data (fashion-mnist, fortunes-topic, fortunes-lm, wordnet-lexname or a data file); returns its TaskSpec."""
         return types_pb2.TaskSpec(name=task, data_files=self.upload_files(task_files(task)))
 
     def submit(self, model_dir: str, task: str = "fashion-mnist", target_size: float = 0.25,

@@ -15,13 +15,15 @@ MODEL_WEIGHTS_FILE = "model.safetensors"
 # A transformer folder's tokenizer files travel with its model when present.
 TOKENIZER_FILE_NAMES = ("vocab.txt", "vocab.json", "merges.txt", "tokenizer_config.json",
                         "special_tokens_map.json")
-BUILTIN_TASKS = ("fashion-mnist", "fortunes-topic", "fortunes-lm")
+BUILTIN_TASKS = ("fashion-mnist", "fortunes-topic", "fortunes-lm", "wordnet-lexname")
 
-# Where Debian's dataset-fashion-mnist, fortunes and fortunes-min packages put their files.
+# Where Debian's dataset-fashion-mnist, fortunes, fortunes-min and wordnet-base packages put their files.
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
                        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 FORTUNES_DIR = "/usr/share/games/fortunes"
+WORDNET_DIR = "/usr/share/wordnet"
+WORDNET_FILES = ("data.adj", "data.adv", "data.noun", "data.verb")
 
 HASH_CHUNK_BYTES = 1 << 20
 
@@ -75,6 +77,12 @@ def task_files(task: str) -> list[tuple[str, str]]:
         if not files:
             raise ShrinkError(grpc.StatusCode.NOT_FOUND, f"{FORTUNES_DIR} has no fortune files; install the "
                               "Debian packages fortunes and fortunes-min")
+        return files
+    if task == "wordnet-lexname":
+        files = [(name, os.path.join(WORDNET_DIR, name)) for name in WORDNET_FILES]
+        for _, path in files:
+            if not os.path.isfile(path):
+                raise ShrinkError(grpc.StatusCode.NOT_FOUND, f"{path} is missing; install the Debian package wordnet-base")
         return files
     if not os.path.isfile(task):
         raise ShrinkError(grpc.StatusCode.INVALID_ARGUMENT,
