@@ -88,12 +88,13 @@ const FlagSpec kSeqLenFlag = {"seq-len", "tokens per synthetic sequence for tran
 int RunTrain(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"arch", "architecture: cnn | bert | gpt2", "cnn"},
-      {"data", "training data: fashion-mnist (cnn), fortunes-topic or a JSONL/TSV file (bert), fortunes-lm or a .txt file (gpt2)", ""},
+      {"data", "training data: fashion-mnist (cnn), fortunes-topic, wordnet-lexname or a JSONL/TSV file (bert), fortunes-lm or a .txt file (gpt2)", ""},
       {"out", "folder for config.json + model.safetensors (+ tokenizer files) (required)", ""},
       {"epochs", "passes over the training split (default: cnn 3, bert 4, gpt2 2)", "0"},
       {"preset", "transformer shape: reference (4 layers, hidden 256), deep (bert: 8 layers, hidden 256), tiny", "reference"},
       {"vocab-size", "transformer vocabulary built from the training split", "8000"},
-      {"learning-rate", "peak learning rate (0 = cnn 1e-3, bert 2e-4, gpt2 5e-4)", "0"},
+      {"init", "transformers: fine-tune this uncompressed model folder (its shape, weights and tokenizer; a new classification head) instead of training from scratch", ""},
+      {"learning-rate", "peak learning rate (0 = cnn 1e-3, bert 2e-4, gpt2 5e-4; with --init 1e-4)", "0"},
       {"seed", "random seed (training is deterministic for a seed and thread count)", "0"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
       {"max-examples", "train on the first N examples only (0 = all)", "0"},
@@ -101,7 +102,7 @@ int RunTrain(int argc, char** argv) {
       kHelpFlag,
   };
   const std::string synopsis =
-      "shrink train --arch cnn|bert|gpt2 --data fashion-mnist|fortunes-topic|fortunes-lm|FILE --out DIR [--epochs N] [--seed S]";
+      "shrink train --arch cnn|bert|gpt2 --data fashion-mnist|fortunes-topic|fortunes-lm|wordnet-lexname|FILE --out DIR [--init DIR] [--epochs N] [--seed S]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   if (args->Get("out").empty()) return UsageError(absl::InvalidArgumentError("--out is required"), synopsis, flags);
   const std::string arch = args->Get("arch");
@@ -129,9 +130,15 @@ int RunTrain(int argc, char** argv) {
   options.max_train_examples = *max_examples;
   options.vocab_size = *vocab;
   options.preset = args->Get("preset");
+  options.init_dir = args->Get("init");
+  if (arch == "cnn" && !options.init_dir.empty()) {
+    return UsageError(absl::InvalidArgumentError("--init: only transformers fine-tune (--arch bert or gpt2)"), synopsis, flags);
+  }
   options.max_seconds = *max_seconds;
   if (*learning_rate > 0) {
     options.learning_rate = *learning_rate;
+  } else if (!options.init_dir.empty()) {
+    options.learning_rate = 1e-4;  // fine-tuning: small steps keep what pretraining learned
   } else if (arch != "cnn") {
     options.learning_rate = arch == "bert" ? 2e-4 : 5e-4;  // post-LN BERT from scratch stalls at 5e-4 (BENCHMARKS)
   }
@@ -169,7 +176,7 @@ int RunTrain(int argc, char** argv) {
 int RunEval(int argc, char** argv) {
   const std::vector<FlagSpec> flags = {
       {"model", "model folder (required)", ""},
-      {"task", "fashion-mnist | fortunes-topic | fortunes-lm | FILE | none (default: fashion-mnist for the cnn, none for transformers)", ""},
+      {"task", "fashion-mnist | fortunes-topic | fortunes-lm | wordnet-lexname | FILE | none (default: fashion-mnist for the cnn, none for transformers)", ""},
       {"split", "validation | test", "test"},
       {"threads", "intra-op threads (0 = all cores)", "0"},
       kLatencyBatchFlag,

@@ -16,6 +16,10 @@ struct TextDataset;  // worker/data/text_data.h
 struct TrainOptions {
   std::string preset = "reference";  // transformers: shape preset (see InitModel, model/model.h)
   int64_t vocab_size = 8000;         // transformers: vocabulary built from the training split
+  // Transformers: fine-tune from this uncompressed model folder (its shape, weights and tokenizer;
+  // a classifier gets a new head for the task's labels, a language model continues); empty =
+  // from scratch, with `preset` and `vocab_size`.
+  std::string init_dir;
   int max_length = 128;              // transformers: tokens per training sequence
   double max_seconds = 0;            // transformers: stop after the epoch that passes this; 0 = no limit
   int epochs = 3;
@@ -42,10 +46,11 @@ absl::StatusOr<TrainReport> TrainCnn(const ImageDataset& data, const TrainOption
                                      const std::string& out_dir,
                                      const std::function<void(const std::string&)>& progress);
 
-// Trains a small transformer from scratch on a text dataset: arch "bert" (sequence
-// classification; WordPiece vocabulary) or "gpt2" (language modelling; byte-level BPE),
-// both vocabularies built from the training split. Saves HF files (config.json,
-// model.safetensors, tokenizer files) to out_dir. Deterministic for a seed and thread count.
+// Trains a transformer on a text dataset: arch "bert" (sequence classification) or "gpt2"
+// (language modelling). From scratch, the vocabulary (WordPiece / byte-level BPE) is built
+// from the training split; with options.init_dir the model and tokenizer come from that folder.
+// Saves HF files (config.json, model.safetensors, tokenizer files) to out_dir. Deterministic for
+// a seed and thread count.
 absl::StatusOr<TrainReport> TrainTransformer(const std::string& arch, const TextDataset& data,
                                              const TrainOptions& options, const std::string& out_dir,
                                              const std::function<void(const std::string&)>& progress);

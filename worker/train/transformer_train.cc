@@ -4,8 +4,10 @@
 // the training split, saved in Hugging Face's file formats.
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status.h"
@@ -61,6 +63,34 @@ double Score(Transformer& net, const std::vector<TokenBatch>& batches, bool lm) 
   return total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
 }
 
+// The weights fine-tuning starts from: an uncompressed model of the kind `lm` asks for.
+absl::StatusOr<TransformerWeights> InitialWeights(const std::string& dir, bool lm) {
+  SHRINK_ASSIGN_OR_RETURN(TransformerWeights weights, ReadTransformerCheckpoint(dir));
+  if (!weights.IsUncompressed()) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": --init needs an uncompressed model; this one was compressed ",
+                                                   "(fine-tune the model it came from)"));
+  }
+  if (weights.config.is_decoder() != lm) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, ": a ", FamilyName(weights.config.family), " model cannot be ",
+                                                   lm ? "trained as a language model (gpt2)" : "trained as a classifier (bert)",
+                                                   "; pick the --arch of its kind"));
+  }
+  return weights;
+}
+
+// Copies the pretrained tensors into `net` (same config), all but a classifier's head, which
+// keeps its fresh seeded initialisation: the task's labels are not the pretrained model's.
+void CopyPretrained(const TransformerWeights& pretrained, bool lm, Transformer& net) {
+  torch::NoGradGuard no_grad;
+  for (auto& item : net->named_parameters()) {
+    if (!lm && absl::StartsWith(item.key(), "classifier.")) continue;
+    auto it = pretrained.tensors.find(item.key());
+    TORCH_CHECK(it != pretrained.tensors.end() && it->second.sizes() == item.value().sizes(),
+                "pretrained tensor ", item.key(), " is missing or has another shape");
+    item.value().copy_(it->second.to(torch::kFloat32));
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<TrainReport> TrainTransformer(const std::string& arch, const TextDataset& data,
@@ -88,23 +118,32 @@ absl::StatusOr<TrainReport> TrainTransformer(const std::string& arch, const Text
     if (options.max_train_examples > 0 && static_cast<int64_t>(train.size()) > options.max_train_examples) {
       train.resize(options.max_train_examples);
     }
-    std::vector<std::string> texts;
-    for (const auto& e : train) texts.push_back(e.text);
     std::unique_ptr<Tokenizer> tokenizer;
-    if (lm) {
-      SHRINK_ASSIGN_OR_RETURN(tokenizer, BuildByteBpeTokenizer(texts, static_cast<int>(options.vocab_size)));
+    TransformerConfig config;
+    std::optional<TransformerWeights> init;
+    if (!options.init_dir.empty()) {
+      SHRINK_ASSIGN_OR_RETURN(init, InitialWeights(options.init_dir, lm));
+      SHRINK_ASSIGN_OR_RETURN(tokenizer, LoadTokenizer(options.init_dir));
+      config = init->config;
+      if (!lm) config.num_labels = static_cast<int64_t>(data.label_names.size());
+      if (progress) progress(absl::StrFormat("fine-tuning %s from %s: %d tokens of vocabulary", FamilyName(config.family), options.init_dir, tokenizer->VocabSize()));
     } else {
-      SHRINK_ASSIGN_OR_RETURN(tokenizer, BuildWordPieceTokenizer(texts, static_cast<int>(options.vocab_size), true));
+      std::vector<std::string> texts;
+      for (const auto& e : train) texts.push_back(e.text);
+      if (lm) {
+        SHRINK_ASSIGN_OR_RETURN(tokenizer, BuildByteBpeTokenizer(texts, static_cast<int>(options.vocab_size)));
+      } else {
+        SHRINK_ASSIGN_OR_RETURN(tokenizer, BuildWordPieceTokenizer(texts, static_cast<int>(options.vocab_size), true));
+      }
+      if (progress) progress(absl::StrFormat("vocabulary: %d tokens from %d training texts, %.1f s", tokenizer->VocabSize(), texts.size(), elapsed()));
+      SHRINK_ASSIGN_OR_RETURN(config, TransformerPreset(arch, options.preset, tokenizer->VocabSize(),
+                                                        lm ? 2 : static_cast<int64_t>(data.label_names.size())));
     }
-    if (progress) progress(absl::StrFormat("vocabulary: %d tokens from %d training texts, %.1f s", tokenizer->VocabSize(), texts.size(), elapsed()));
-    SHRINK_ASSIGN_OR_RETURN(TransformerConfig config,
-                            TransformerPreset(arch, options.preset, tokenizer->VocabSize(),
-                                              lm ? 2 : static_cast<int64_t>(data.label_names.size())));
     const SpecialTokens& specials = tokenizer->Specials();
     const int64_t pad = specials.pad >= 0 ? specials.pad : std::max<int64_t>(specials.eos, 0);
     config.pad_token_id = pad;
     if (!lm) config.label_names = data.label_names;
-    if (lm && specials.eos >= 0) {
+    if (lm && specials.eos >= 0 && !init) {
       config.original_json = absl::StrCat(R"({"bos_token_id": )", specials.bos >= 0 ? specials.bos : specials.eos,
                                           R"(, "eos_token_id": )", specials.eos, "}");
     }
@@ -114,6 +153,7 @@ absl::StatusOr<TrainReport> TrainTransformer(const std::string& arch, const Text
 
     torch::manual_seed(options.seed);
     Transformer net(config);
+    if (init) CopyPretrained(*init, lm, net);
     std::vector<torch::Tensor> decay, no_decay;
     for (const auto& item : net->named_parameters()) {
       (item.value().dim() >= 2 ? decay : no_decay).push_back(item.value());
