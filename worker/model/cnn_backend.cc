@@ -6,6 +6,7 @@
 #include "common/status.h"
 #include "worker/compress/cnn_compress.h"
 #include "worker/data/fashion_mnist.h"
+#include "worker/model/describe.h"
 #include "worker/model/model_impl.h"
 #include "worker/nn/cnn_build.h"
 #include "worker/nn/torch_device.h"
@@ -14,19 +15,11 @@
 namespace shrink::worker {
 namespace {
 
+// A conv / linear layer: params = weights + bias, FLOPs = weights x output pixels.
 shrink::v1::LayerInfo Layer(const std::string& name, const std::string& kind, int64_t in, int64_t out,
                             int64_t kernel_elements, int64_t output_pixels, bool prunable, int64_t input_group) {
-  shrink::v1::LayerInfo layer;
-  layer.set_name(name);
-  layer.set_kind(kind);
-  layer.set_in_features(in);
-  layer.set_out_features(out);
-  layer.set_kernel_elements(kernel_elements);
-  layer.set_params(out * in * kernel_elements + out);
-  layer.set_flops(out * in * kernel_elements * output_pixels);
-  layer.set_prunable(prunable);
-  layer.set_input_group(input_group);
-  return layer;
+  return DescribeLayer(name, kind, in, out, kernel_elements, out * in * kernel_elements + out,
+                       out * in * kernel_elements * output_pixels, prunable, input_group);
 }
 
 // A fixed batch of synthetic, normalized-looking images (latency does not depend on values).
@@ -60,14 +53,7 @@ shrink::v1::ModelDescription CnnBackend::Describe() const {
   *description.add_layers() = Layer("conv2", "conv2d", w.conv1, w.conv2, kernel, half_side * half_side, true, 1);
   *description.add_layers() = Layer("fc1", "linear", w.conv2 * kCnnFeaturePixels, w.fc1, 1, 1, true, kCnnFeaturePixels);
   *description.add_layers() = Layer("fc2", "linear", w.fc1, w.classes, 1, 1, false, 1);
-  int64_t params = 0, flops = 0;
-  for (const auto& layer : description.layers()) {
-    params += layer.params();
-    flops += layer.flops();
-  }
-  description.set_params(params);
-  description.set_flops(flops);
-  description.set_bytes(bytes_);
+  SetDescriptionTotals(&description, bytes_);
   return description;
 }
 

@@ -9,6 +9,7 @@
 #include "common/files.h"
 #include "common/policy.h"
 #include "common/status.h"
+#include "worker/model/describe.h"
 #include "worker/model/model_impl.h"
 #include "worker/data/text_data.h"
 #include "worker/tokenizers/tokenizer.h"
@@ -20,21 +21,6 @@
 
 namespace shrink::worker {
 namespace {
-
-shrink::v1::LayerInfo Info(const std::string& name, const std::string& kind, int64_t in, int64_t out,
-                           int64_t kernel, int64_t params, int64_t flops, bool prunable) {
-  shrink::v1::LayerInfo layer;
-  layer.set_name(name);
-  layer.set_kind(kind);
-  layer.set_in_features(in);
-  layer.set_out_features(out);
-  layer.set_kernel_elements(kernel);
-  layer.set_params(params);
-  layer.set_flops(flops);
-  layer.set_prunable(prunable);
-  layer.set_input_group(1);
-  return layer;
-}
 
 bool HasTokenizerFiles(const std::string& dir) {
   return PathExists(dir + "/vocab.txt") || (PathExists(dir + "/vocab.json") && PathExists(dir + "/merges.txt"));
@@ -144,27 +130,20 @@ shrink::v1::ModelDescription TransformerBackend::Describe() const {
   int64_t embedding_params = tables * h + (c.is_decoder() ? 2 * h : 2 * h);  // embedding LN or GPT-2's ln_f
   // GPT-2's tied LM head computes with the embedding table: its work is counted here.
   int64_t embedding_flops = c.is_decoder() ? t * h * c.vocab_size : 0;
-  *description.add_layers() = Info("embeddings", "embedding", tables, h, 1, embedding_params, embedding_flops, false);
+  *description.add_layers() = DescribeLayer("embeddings", "embedding", tables, h, 1, embedding_params, embedding_flops, false, 1);
   const std::string prefix = BlockPrefix(c);
   for (int64_t i = 0; i < c.num_layers; ++i) {
     const int64_t heads = c.layers[i].heads, inner = heads * d, inter = c.layers[i].intermediate;
-    *description.add_layers() = Info(absl::StrCat(prefix, i, ".attention"), "attention", h, heads, 4 * d,
-                                     4 * h * inner + 3 * inner + h + 2 * h, 4 * t * h * inner + 2 * t * t * inner, true);
-    *description.add_layers() = Info(absl::StrCat(prefix, i, ".ffn"), "ffn", h, inter, 2, 2 * h * inter + inter + 3 * h,
-                                     2 * t * h * inter, true);
+    *description.add_layers() = DescribeLayer(absl::StrCat(prefix, i, ".attention"), "attention", h, heads, 4 * d,
+                                              4 * h * inner + 3 * inner + h + 2 * h, 4 * t * h * inner + 2 * t * t * inner, true, 1);
+    *description.add_layers() = DescribeLayer(absl::StrCat(prefix, i, ".ffn"), "ffn", h, inter, 2, 2 * h * inter + inter + 3 * h,
+                                              2 * t * h * inter, true, 1);
   }
   if (!c.is_decoder()) {
-    *description.add_layers() = Info("head", "head", h, c.num_labels, 1, h * h + h + c.num_labels * (h + 1),
-                                     h * h + h * c.num_labels, false);
+    *description.add_layers() = DescribeLayer("head", "head", h, c.num_labels, 1, h * h + h + c.num_labels * (h + 1),
+                                              h * h + h * c.num_labels, false, 1);
   }
-  int64_t params = 0, flops = 0;
-  for (const auto& layer : description.layers()) {
-    params += layer.params();
-    flops += layer.flops();
-  }
-  description.set_params(params);
-  description.set_flops(flops);
-  description.set_bytes(bytes_);
+  SetDescriptionTotals(&description, bytes_);
   return description;
 }
 
