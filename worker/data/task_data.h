@@ -1,5 +1,5 @@
-// Loading a task's data from its files, for the worker (files fetched as blobs)
-// and the CLI (files on this machine) alike. Torch-free.
+// The data a model is measured on (TaskData), and loading it from a task's files, for the
+// worker (files fetched as blobs) and the CLI (files on this machine) alike. Torch-free.
 #pragma once
 
 #include <map>
