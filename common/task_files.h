@@ -17,6 +17,10 @@ inline constexpr char kDebianFortunesDir[] = "/usr/share/games/fortunes";
 // Where the package wordnet-base installs WordNet 3.0's database.
 inline constexpr char kDebianWordnetDir[] = "/usr/share/wordnet";
 
+// Where the package dict-gcide installs the GNU Collaborative International Dictionary of
+// English (dictzip, i.e. gzip-compatible): pretraining text, not a task.
+inline constexpr char kDebianGcideFile[] = "/usr/share/dictd/gcide.dict.dz";
+
 // Fashion-MNIST's four file names, as a task's data_files name them.
 inline constexpr char kFashionMnistTrainImages[] = "train-images-idx3-ubyte.gz";
 inline constexpr char kFashionMnistTrainLabels[] = "train-labels-idx1-ubyte.gz";

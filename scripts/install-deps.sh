@@ -13,7 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev libyaml-cpp-dev
   prometheus curl openssl
   golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev yamllint nodejs chromium
-  dataset-fashion-mnist fortunes fortunes-min wordnet-base
+  dataset-fashion-mnist fortunes fortunes-min wordnet-base dict-gcide
   python3-grpcio python3-protobuf
 )
 

@@ -9,6 +9,8 @@ namespace shrink::client::local {
 int RunCompress(int argc, char** argv);
 // `shrink train`: trains a reference model.
 int RunTrain(int argc, char** argv);
+// `shrink pretrain`: pretrains a transformer on a general-text corpus.
+int RunPretrain(int argc, char** argv);
 // `shrink eval`: measures a model's accuracy, bytes and latency.
 int RunEval(int argc, char** argv);
 // `shrink init`: writes a randomly initialised model of a known shape.

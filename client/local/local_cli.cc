@@ -27,7 +27,7 @@ int RunLocalCommand(int argc, char** argv) {
     int (*run)(int, char**);
   };
   static const Command kLocalCommands[] = {
-      {"compress", RunCompress}, {"train", RunTrain}, {"eval", RunEval},
+      {"compress", RunCompress}, {"train", RunTrain}, {"pretrain", RunPretrain}, {"eval", RunEval},
       {"init", RunInit},         {"apply", RunApply}, {"demo", RunDemo},
       {"export", RunExport},     {"predict", RunPredict},
   };

@@ -13,6 +13,7 @@
 #include "worker/checkpoint/int8_weight.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/checkpoint/safetensors_torch.h"
+#include <nlohmann/json.hpp>
 
 namespace shrink::worker {
 namespace {
@@ -526,7 +527,11 @@ absl::StatusOr<TransformerWeights> ReadTransformerCheckpoint(const std::string& 
   return w;
 }
 
-absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights& w) {
+namespace {
+
+// The tensors under HF's names; without the classification head (pooler, classifier) when
+// !with_head, as a pretraining model has none.
+absl::StatusOr<std::map<std::string, SafetensorsTensor>> HfTensors(const TransformerWeights& w, bool with_head) {
   const TransformerConfig& c = w.config;
   const std::string prefix = BasePrefix(c.family);
   std::map<std::string, SafetensorsTensor> out;
@@ -540,6 +545,7 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
     return it->second;
   };
   for (const ModuleEntry& m : Modules(c)) {
+    if (!with_head && m.layer == "head") continue;
     const std::string base = m.prefixed ? prefix : "";
     std::vector<std::string> suffixes = m.kind == ModuleKind::kEmbedding ? std::vector<std::string>{".weight", ".weight_scale"}
                                                                           : std::vector<std::string>{".weight", ".bias", ".weight_scale"};
@@ -590,7 +596,34 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
       SHRINK_RETURN_IF_ERROR(put(base + m.hf + suffix, t));
     }
   }
-  return SerializeSafetensors(out, {{"format", "pt"}});
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights& w) {
+  SHRINK_ASSIGN_OR_RETURN(auto tensors, HfTensors(w, true));
+  return SerializeSafetensors(tensors, {{"format", "pt"}});
+}
+
+absl::Status WritePretrainingCheckpoint(const TransformerWeights& weights,
+                                        const std::map<std::string, torch::Tensor>& head, const std::string& dir) {
+  SHRINK_ASSIGN_OR_RETURN(auto tensors, HfTensors(weights, false));
+  for (const auto& [name, tensor] : head) {
+    if (tensors.count(name) > 0) return absl::InvalidArgumentError(absl::StrCat("head tensor ", name, " is a base-model name"));
+    SHRINK_ASSIGN_OR_RETURN(tensors[name], FromTorch(tensor));
+  }
+  SHRINK_ASSIGN_OR_RETURN(std::string bytes, SerializeSafetensors(tensors, {{"format", "pt"}}));
+  auto config = nlohmann::ordered_json::parse(TransformerConfigJson(weights.config));
+  switch (weights.config.family) {
+    case TransformerFamily::kBert: config["architectures"] = {"BertForMaskedLM"}; break;
+    case TransformerFamily::kRoberta: config["architectures"] = {"RobertaForMaskedLM"}; break;
+    case TransformerFamily::kDistilBert: config["architectures"] = {"DistilBertForMaskedLM"}; break;
+    case TransformerFamily::kGpt2: config["architectures"] = {"GPT2LMHeadModel"}; break;
+  }
+  SHRINK_RETURN_IF_ERROR(MakeDirs(dir));
+  SHRINK_RETURN_IF_ERROR(WriteFileAtomic(absl::StrCat(dir, "/", kModelWeightsFile), bytes));
+  return WriteFileAtomic(absl::StrCat(dir, "/", kModelConfigFile), config.dump(2) + "\n");
 }
 
 absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir) {

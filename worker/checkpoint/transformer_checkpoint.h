@@ -59,6 +59,13 @@ absl::StatusOr<std::string> TransformerSafetensorsBytes(const TransformerWeights
 // Writes config.json + model.safetensors into `dir`, each atomically.
 absl::Status WriteTransformerCheckpoint(const TransformerWeights& weights, const std::string& dir);
 
+// Writes a pretrained model into `dir` as Hugging Face's BertForMaskedLM / RobertaForMaskedLM /
+// GPT2LMHeadModel saves it: the base model without a classification head, plus `head` (its
+// pretraining head under HF's names, e.g. cls.predictions.*), and config.json naming that
+// architecture. Each file is written atomically.
+absl::Status WritePretrainingCheckpoint(const TransformerWeights& weights,
+                                        const std::map<std::string, torch::Tensor>& head, const std::string& dir);
+
 // The fp32 weight a stored module weight stands for (widened / dequantized); errors name the tensor.
 absl::StatusOr<torch::Tensor> ModuleWeightFp32(const TransformerWeights& weights, const std::string& module);
 

@@ -301,12 +301,14 @@ absl::StatusOr<TransformerConfig> TransformerPreset(const std::string& arch, con
     c.intermediate = inter;
     c.max_positions = positions;
   };
-  if (arch == "bert") {
-    c.family = TransformerFamily::kBert;
-    c.type_vocab_size = 2;
-    c.layer_norm_eps = 1e-12;
+  if (arch == "bert" || arch == "roberta") {
+    const bool roberta = arch == "roberta";
+    c.family = roberta ? TransformerFamily::kRoberta : TransformerFamily::kBert;
+    c.type_vocab_size = roberta ? 1 : 2;
+    c.layer_norm_eps = roberta ? 1e-5 : 1e-12;
     c.activation = "gelu";
-    c.vocab_size = vocab_size > 0 ? vocab_size : 30522;
+    c.vocab_size = vocab_size > 0 ? vocab_size : (roberta ? 50265 : 30522);
+    c.pad_token_id = roberta ? 1 : 0;  // RoBERTa's <pad>; its positions start at pad + 1
     if (preset == "base") {
       shape(768, 12, 12, 3072, 512);
     } else if (preset == "reference") {
@@ -316,8 +318,9 @@ absl::StatusOr<TransformerConfig> TransformerPreset(const std::string& arch, con
     } else if (preset == "tiny") {
       shape(64, 2, 2, 128, 128);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("unknown bert preset \"", preset, "\" (base, reference, deep, tiny)"));
+      return absl::InvalidArgumentError(absl::StrCat("unknown ", arch, " preset \"", preset, "\" (base, reference, deep, tiny)"));
     }
+    if (roberta) c.max_positions += c.position_offset();
   } else if (arch == "gpt2") {
     c.family = TransformerFamily::kGpt2;
     c.layer_norm_eps = 1e-5;
@@ -333,7 +336,7 @@ absl::StatusOr<TransformerConfig> TransformerPreset(const std::string& arch, con
       return absl::InvalidArgumentError(absl::StrCat("unknown gpt2 preset \"", preset, "\" (small, reference, tiny)"));
     }
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("unknown transformer arch \"", arch, "\" (bert, gpt2)"));
+    return absl::InvalidArgumentError(absl::StrCat("unknown transformer arch \"", arch, "\" (bert, roberta, gpt2)"));
   }
   c.num_labels = num_labels > 0 ? num_labels : 2;
   c.layers.assign(c.num_layers, TransformerLayerShape{c.num_heads, c.intermediate});

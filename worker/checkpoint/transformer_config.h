@@ -69,7 +69,8 @@ absl::StatusOr<TransformerConfig> ParseTransformerConfig(const std::string& json
 // plus shrink_layers (per-layer heads and FFN width) and shrink_quantization.
 std::string TransformerConfigJson(const TransformerConfig& config);
 
-// Presets for `shrink init` / training: bert base|tiny|small, gpt2 small|tiny|reference.
+// Presets for `shrink init` / training: bert and roberta base|reference|deep|tiny (RoBERTa's
+// position table 2 rows longer), gpt2 small|reference|tiny.
 absl::StatusOr<TransformerConfig> TransformerPreset(const std::string& arch, const std::string& preset,
                                                     int64_t vocab_size, int64_t num_labels);
 

@@ -195,10 +195,12 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BuildWordPieceTokenizer(const std::ve
 }
 
 absl::StatusOr<std::unique_ptr<Tokenizer>> BuildByteBpeTokenizer(const std::vector<std::string>& texts,
-                                                                 int vocab_size) {
-  if (vocab_size < 257) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("vocab_size ", vocab_size, " is too small for byte-level BPE (at least 257)"));
+                                                                 int vocab_size, ByteBpeSpecials specials) {
+  const bool roberta = specials == ByteBpeSpecials::kRoberta;
+  const int reserved = roberta ? 5 : 1;  // special tokens
+  if (vocab_size < 256 + reserved) {
+    return absl::InvalidArgumentError(absl::StrCat("vocab_size ", vocab_size,
+                                                   " is too small for byte-level BPE (at least ", 256 + reserved, ")"));
   }
   std::unordered_map<std::string, int64_t> piece_counts;
   for (const std::string& text : texts) {
@@ -222,18 +224,27 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> BuildByteBpeTokenizer(const std::vect
   std::sort(bytes.begin(), bytes.end());
   std::vector<std::pair<std::string, int64_t>> vocab;
   std::unordered_set<std::string> in_vocab;
+  if (roberta) {
+    for (const char* special : {"<s>", "<pad>", "</s>", "<unk>"}) vocab.emplace_back(special, static_cast<int64_t>(vocab.size()));
+  }
   for (const auto& [cp, s] : bytes) {
     vocab.emplace_back(s, static_cast<int64_t>(vocab.size()));
     in_vocab.insert(s);
   }
-  auto merges = LearnBpeMerges(std::move(words), vocab_size - 257, 2, false);
+  auto merges = LearnBpeMerges(std::move(words), vocab_size - 256 - reserved, 2, false);
   for (const auto& [left, right] : merges) {
     std::string piece = left + right;
     if (in_vocab.insert(piece).second) vocab.emplace_back(std::move(piece), static_cast<int64_t>(vocab.size()));
   }
-  vocab.emplace_back("<|endoftext|>", static_cast<int64_t>(vocab.size()));
   ByteBpeOptions options;
-  options.specials.unk = options.specials.bos = options.specials.eos = "<|endoftext|>";
+  if (roberta) {
+    vocab.emplace_back("<mask>", static_cast<int64_t>(vocab.size()));
+    options.specials = {"<pad>", "<unk>", "<s>", "</s>", "<s>", "</s>", "<mask>"};
+    options.mask_lstrip = true;  // RobertaTokenizer's <mask> absorbs the space before it
+  } else {
+    vocab.emplace_back("<|endoftext|>", static_cast<int64_t>(vocab.size()));
+    options.specials.unk = options.specials.bos = options.specials.eos = "<|endoftext|>";
+  }
   auto tok = ByteBpeTokenizer::Create(vocab, std::move(merges), std::move(options));
   if (!tok.ok()) return tok.status();
   return std::unique_ptr<Tokenizer>(std::move(*tok));

@@ -23,12 +23,18 @@ namespace shrink::worker {
 absl::StatusOr<std::unique_ptr<Tokenizer>> BuildWordPieceTokenizer(const std::vector<std::string>& texts,
                                                                    int vocab_size, bool lower_case);
 
-// A GPT-2-style byte-level BPE vocabulary of at most `vocab_size` tokens: the
-// 256 byte symbols (GPT-2's order), merges learned from the GPT-2 pre-tokenized
-// words (most frequent pair first, until full or no pair occurs twice), and
-// <|endoftext|> last (bos, eos and unk, as in GPT-2).
+// Whose special tokens a byte-level BPE vocabulary gets.
+enum class ByteBpeSpecials {
+  kGpt2,     // <|endoftext|> last: bos, eos and unk
+  kRoberta,  // <s> <pad> </s> <unk> first (ids 0-3), <mask> last, as RoBERTa's vocabulary has them
+};
+
+// A byte-level BPE vocabulary of at most `vocab_size` tokens: the 256 byte symbols
+// (GPT-2's order), merges learned from the GPT-2 pre-tokenized words (most frequent pair
+// first, until full or no pair occurs twice), and the special tokens of `specials`.
 absl::StatusOr<std::unique_ptr<Tokenizer>> BuildByteBpeTokenizer(const std::vector<std::string>& texts,
-                                                                 int vocab_size);
+                                                                 int vocab_size,
+                                                                 ByteBpeSpecials specials = ByteBpeSpecials::kGpt2);
 
 // The BPE learner both use. `words` are symbol sequences with counts; each step
 // merges the most frequent adjacent pair (ties: smaller left, then right string)
