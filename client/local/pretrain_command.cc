@@ -22,6 +22,7 @@ int RunPretrain(int argc, char** argv) {
       {"vocab-documents", "learn the vocabulary on the first N training documents (0 = all)", "0"},
       {"max-length", "tokens per training row", absl::StrCat(defaults.max_length)},
       {"batch-size", "rows per step", absl::StrCat(defaults.batch_size)},
+      {"micro-batch", "rows per forward pass, gradients accumulated over the batch (0 = automatic: activations under 32 MiB)", "0"},
       {"learning-rate", "peak AdamW rate (5% linear warm-up, then linear decay)", absl::StrFormat("%g", defaults.learning_rate)},
       {"tokens", "training tokens (steps = tokens / (batch-size x max-length))", absl::StrCat(defaults.tokens)},
       {"steps", "optimizer steps (overrides --tokens)", "0"},
@@ -43,10 +44,11 @@ int RunPretrain(int argc, char** argv) {
   options.device = args->Get("device");
   options.resume = args->GetBool("resume");
   auto vocab = args->GetInt("vocab-size"), vocab_documents = args->GetInt("vocab-documents"),
-       length = args->GetInt("max-length"), batch = args->GetInt("batch-size"), tokens = args->GetInt("tokens"),
+       length = args->GetInt("max-length"), batch = args->GetInt("batch-size"), micro = args->GetInt("micro-batch"),
+       tokens = args->GetInt("tokens"),
        steps = args->GetInt("steps"), seed = args->GetInt("seed"), threads = args->GetInt("threads"),
        pause = args->GetInt("pause-after");
-  for (const auto* v : {&vocab, &vocab_documents, &length, &batch, &tokens, &steps, &seed, &threads, &pause}) {
+  for (const auto* v : {&vocab, &vocab_documents, &length, &batch, &micro, &tokens, &steps, &seed, &threads, &pause}) {
     if (!v->ok()) return UsageError(v->status(), synopsis, flags);
   }
   auto rate = args->GetDouble("learning-rate"), checkpoint = args->GetDouble("checkpoint-minutes");
@@ -56,6 +58,7 @@ int RunPretrain(int argc, char** argv) {
   options.vocab_documents = *vocab_documents;
   options.max_length = static_cast<int>(*length);
   options.batch_size = static_cast<int>(*batch);
+  options.micro_batch = static_cast<int>(*micro);
   options.tokens = *tokens;
   options.steps = *steps;
   options.seed = static_cast<uint64_t>(*seed);

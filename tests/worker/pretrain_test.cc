@@ -251,6 +251,19 @@ TEST(PretrainTest, BertLearnsWritesHuggingFaceMaskedLmAndFineTunes) {
   EXPECT_EQ(tuned->test_accuracy, 1.0);
 }
 
+TEST(PretrainTest, MicroBatchesAccumulateOneStep) {
+  TempDir dir;
+  PretrainOptions whole = Tiny("bert"), parts = Tiny("bert");
+  parts.micro_batch = 3;  // passes of 3, 3 and 2 rows
+  auto a = Pretrain(ToyCorpus(), whole, dir.Sub("whole"), nullptr);
+  auto b = Pretrain(ToyCorpus(), parts, dir.Sub("parts"), nullptr);
+  ASSERT_TRUE(a.ok() && b.ok()) << a.status() << b.status();
+  EXPECT_EQ(b->tokens_seen, a->tokens_seen);
+  EXPECT_GT(b->validation_accuracy, 0.3);
+  // Dropout draws differ between the two, so the runs agree closely, not exactly.
+  EXPECT_NEAR(b->validation_loss, a->validation_loss, 0.25);
+}
+
 TEST(PretrainTest, ResumingAfterAPauseEndsWithTheWeightsOfAnUninterruptedRun) {
   TempDir dir;
   PretrainOptions options = Tiny("bert");

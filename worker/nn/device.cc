@@ -2,8 +2,11 @@
 
 #include <torch/cuda.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cctype>
+#include <climits>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -68,6 +71,12 @@ int ConfigureTorch(int threads) {
   if (at::get_num_threads() != wanted) at::set_num_threads(wanted);
   (void)UseOnednnEngine();  // builds without ONEDNN fail later, where int8 is actually needed
   return at::get_num_threads();
+}
+
+void RetainFreedMemory() {
+  // glibc's largest allowed mmap threshold (32 MiB on 64-bit) and a trim threshold it never reaches.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, INT_MAX);
 }
 
 }  // namespace shrink::worker

@@ -122,9 +122,12 @@ class Pretrainer {
   std::string StateDir() const { return absl::StrCat(out_, "/", kPretrainStateDir); }
   absl::Status MakeTokenizer();
   absl::Status BuildModel();
-  // Loss of one batch of rows [B, T] (on the CPU); adds the predicted tokens to *predicted and,
-  // when `correct` is given, the masked tokens predicted exactly to *correct.
-  torch::Tensor Loss(const torch::Tensor& rows, at::Generator& generator, int64_t* predicted, int64_t* correct);
+  // The batch as the model reads it (rows [B, T] on the CPU): MLM-masked inputs and labels
+  // (encoders), or the rows and their next tokens (GPT-2); labels are -100 where nothing is predicted.
+  MaskedBatch Targets(const torch::Tensor& rows, at::Generator& generator) const;
+  // Summed cross-entropy over the predicted tokens of `inputs` / `labels` [b, T] (undefined when
+  // none is predicted); adds their count to *predicted and, when given, the exact hits to *correct.
+  torch::Tensor LossSum(const torch::Tensor& inputs, const torch::Tensor& labels, int64_t* predicted, int64_t* correct);
   // Validation loss and accuracy (encoders) over the validation rows, masking with a fixed seed.
   std::pair<double, double> Validate();
   absl::Status SaveState(int64_t step, const Json& identity);
@@ -145,6 +148,9 @@ class Pretrainer {
   std::vector<int64_t> special_ids_;
   PackedRows train_, validation_;
   int64_t total_steps_ = 0, warmup_ = 0;
+  // Rows per forward pass: small enough that every activation stays under glibc's mmap threshold
+  // (32 MiB), so freed buffers are reused rather than unmapped and page-faulted in again each step.
+  int64_t micro_rows_ = 1;
   Json history_ = Json::array();
 };
 
@@ -205,26 +211,36 @@ absl::Status Pretrainer::BuildModel() {
   return absl::OkStatus();
 }
 
-torch::Tensor Pretrainer::Loss(const torch::Tensor& rows, at::Generator& generator, int64_t* predicted, int64_t* correct) {
-  const torch::Tensor mask = torch::ones_like(rows).to(device_);
+MaskedBatch Pretrainer::Targets(const torch::Tensor& rows, at::Generator& generator) const {
+  if (!lm_) return MaskForMlm(rows, tokenizer_->Specials().mask, special_ids_, config_.vocab_size, generator);
+  MaskedBatch batch;
+  batch.inputs = rows;
+  batch.labels = torch::full_like(rows, -100);
+  const int64_t t = rows.size(1);
+  batch.labels.narrow(1, 0, t - 1).copy_(rows.narrow(1, 1, t - 1));
+  return batch;
+}
+
+torch::Tensor Pretrainer::LossSum(const torch::Tensor& inputs, const torch::Tensor& labels, int64_t* predicted,
+                                  int64_t* correct) {
+  const torch::Tensor ids = inputs.to(device_), targets = labels.to(device_);
+  const torch::Tensor mask = torch::ones_like(ids);
+  const torch::Tensor chosen = targets.ne(-100);
+  const int64_t n = chosen.sum().item<int64_t>();
+  if (n == 0) return torch::Tensor();
+  torch::Tensor logits, wanted;
   if (lm_) {
-    const torch::Tensor ids = rows.to(device_);
-    const int64_t t = ids.size(1);
-    torch::Tensor logits = net_->forward(ids, mask).narrow(1, 0, t - 1);
-    torch::Tensor targets = ids.narrow(1, 1, t - 1);
-    *predicted += targets.numel();
-    return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(2)}), targets.reshape({-1}));
+    logits = net_->forward(ids, mask).reshape({-1, config_.vocab_size});
+    wanted = targets.reshape({-1});
+  } else {
+    // The head only where a token is to be predicted: a sixth of the positions, most of the cost.
+    logits = head_(net_->Encode(ids, mask).index({chosen}), net_->word->weight);
+    wanted = targets.index({chosen});
   }
-  MaskedBatch batch = MaskForMlm(rows, tokenizer_->Specials().mask, special_ids_, config_.vocab_size, generator);
-  const torch::Tensor labels = batch.labels.to(device_);
-  const torch::Tensor chosen = labels.ne(-100);
-  // The head only where a token is to be predicted: a sixth of the positions, most of the cost.
-  torch::Tensor hidden = net_->Encode(batch.inputs.to(device_), mask).index({chosen});
-  torch::Tensor logits = head_(hidden, net_->word->weight);
-  torch::Tensor targets = labels.index({chosen});
-  *predicted += targets.numel();
-  if (correct != nullptr) *correct += logits.argmax(1).eq(targets).sum().item<int64_t>();
-  return torch::nn::functional::cross_entropy(logits, targets);
+  *predicted += n;
+  if (correct != nullptr) *correct += logits.argmax(1).eq(wanted).logical_and(wanted.ne(-100)).sum().item<int64_t>();
+  return torch::nn::functional::cross_entropy(
+      logits, wanted, torch::nn::functional::CrossEntropyFuncOptions().ignore_index(-100).reduction(torch::kSum));
 }
 
 std::pair<double, double> Pretrainer::Validate() {
@@ -236,10 +252,13 @@ std::pair<double, double> Pretrainer::Validate() {
   int64_t predicted = 0, correct = 0;
   const int64_t rows = validation_.ids.size(0);
   for (int64_t i = 0; i < rows; i += o_.batch_size) {
-    const int64_t before = predicted;
-    torch::Tensor loss = Loss(validation_.ids.narrow(0, i, std::min<int64_t>(o_.batch_size, rows - i)), generator,
-                              &predicted, &correct);
-    loss_sum += loss.item<double>() * static_cast<double>(predicted - before);
+    const int64_t b = std::min<int64_t>(o_.batch_size, rows - i);
+    MaskedBatch batch = Targets(validation_.ids.narrow(0, i, b), generator);
+    for (int64_t j = 0; j < b; j += micro_rows_) {
+      const int64_t m = std::min(micro_rows_, b - j);
+      torch::Tensor sum = LossSum(batch.inputs.narrow(0, j, m), batch.labels.narrow(0, j, m), &predicted, &correct);
+      if (sum.defined()) loss_sum += sum.item<double>();
+    }
   }
   net_->train();
   if (!lm_) head_->train();
@@ -329,12 +348,12 @@ absl::StatusOr<PretrainReport> Pretrainer::Run() {
   if (o_.arch != "bert" && o_.arch != "roberta" && o_.arch != "gpt2") {
     return absl::InvalidArgumentError(absl::StrCat("arch ", o_.arch, " is not one of bert, roberta, gpt2"));
   }
-  if (o_.batch_size < 1 || o_.max_length < 8 || !(o_.learning_rate > 0) || o_.steps < 0 || o_.tokens < 0 ||
+  if (o_.batch_size < 1 || o_.micro_batch < 0 || o_.max_length < 8 || !(o_.learning_rate > 0) || o_.steps < 0 || o_.tokens < 0 ||
       (o_.steps == 0 && o_.tokens == 0) || o_.pause_after < 0 || o_.evaluations < 1 || o_.validation_rows < 1 ||
       o_.vocab_documents < 0) {
     return absl::InvalidArgumentError(
         "pretraining options: batch_size, evaluations, validation_rows and learning_rate must be positive, "
-        "max_length >= 8, steps or tokens > 0, pause_after and vocab_documents >= 0");
+        "max_length >= 8, steps or tokens > 0, micro_batch, pause_after and vocab_documents >= 0");
   }
   if (corpus_.train.empty() || corpus_.validation.empty()) {
     return absl::InvalidArgumentError("the corpus needs training and validation documents");
@@ -355,6 +374,7 @@ absl::StatusOr<PretrainReport> Pretrainer::Run() {
   }
   try {
     const int threads = ConfigureTorch(o_.threads);
+    RetainFreedMemory();
     SHRINK_RETURN_IF_ERROR(MakeTokenizer());
     train_ = Pack(*tokenizer_, corpus_.train, lm_, o_.max_length, 0);
     validation_ = Pack(*tokenizer_, corpus_.validation, lm_, o_.max_length, o_.validation_rows);
@@ -369,6 +389,13 @@ absl::StatusOr<PretrainReport> Pretrainer::Run() {
     warmup_ = std::max<int64_t>(1, static_cast<int64_t>(kWarmupFraction * static_cast<double>(total_steps_)));
     const int64_t steps_per_epoch = rows / o_.batch_size;
     SHRINK_RETURN_IF_ERROR(BuildModel());
+    {
+      const int64_t widest = std::max({config_.intermediate, config_.num_heads * int64_t{o_.max_length},
+                                       lm_ ? config_.vocab_size : config_.vocab_size / 5});  // ~15% of rows masked
+      const int64_t row_bytes = 4 * int64_t{o_.max_length} * widest;
+      micro_rows_ = o_.micro_batch > 0 ? std::min(o_.micro_batch, o_.batch_size)
+                                       : std::clamp<int64_t>((int64_t{32} << 20) / row_bytes, 1, o_.batch_size);
+    }
     const Json identity = RunIdentity(corpus_, o_, total_steps_, train_.fingerprint);
     int64_t step = 0;
     if (o_.resume) {
@@ -381,8 +408,8 @@ absl::StatusOr<PretrainReport> Pretrainer::Run() {
                         "%d validation rows",
                         o_.arch, o_.preset, params, DeviceName(device_), threads, rows, o_.max_length,
                         static_cast<double>(rows * o_.max_length) / 1e6, validation_.ids.size(0)));
-    Say(absl::StrFormat("%d steps x %d rows x %d tokens = %.1f M tokens (%.2f epochs), peak learning rate %g%s",
-                        total_steps_, o_.batch_size, o_.max_length, static_cast<double>(total_steps_ * per_step) / 1e6,
+    Say(absl::StrFormat("%d steps x %d rows (%d per pass) x %d tokens = %.1f M tokens (%.2f epochs), peak learning rate %g%s",
+                        total_steps_, o_.batch_size, micro_rows_, o_.max_length, static_cast<double>(total_steps_ * per_step) / 1e6,
                         static_cast<double>(total_steps_) / static_cast<double>(steps_per_epoch), o_.learning_rate,
                         step > 0 ? absl::StrCat("; resuming at step ", step) : ""));
     auto record = [&](int64_t at_step, double train_loss) {
@@ -429,16 +456,25 @@ absl::StatusOr<PretrainReport> Pretrainer::Run() {
       at::Generator generator = at::detail::createCPUGenerator(Mix(step_seed, 1));
       SetLearningRate(step);
       optimizer_->zero_grad();
+      // One gradient over the whole batch, accumulated over micro-batches of whole rows.
+      const MaskedBatch targets = Targets(batch, generator);
+      const double total = targets.labels.ne(-100).sum().item<double>();
+      double loss_value = 0;
       int64_t predicted = 0;
-      torch::Tensor loss = Loss(batch, generator, &predicted, nullptr);
-      loss.backward();
+      for (int64_t j = 0; j < o_.batch_size; j += micro_rows_) {
+        const int64_t m = std::min<int64_t>(micro_rows_, o_.batch_size - j);
+        torch::Tensor sum = LossSum(targets.inputs.narrow(0, j, m), targets.labels.narrow(0, j, m), &predicted, nullptr);
+        if (!sum.defined()) continue;
+        (sum / total).backward();
+        loss_value += sum.item<double>() / total;
+      }
       std::vector<torch::Tensor> parameters = net_->parameters();
       if (!lm_) {
         for (const auto& p : head_->parameters()) parameters.push_back(p);
       }
       torch::nn::utils::clip_grad_norm_(parameters, kClipNorm);
       optimizer_->step();
-      loss_sum += loss.item<double>();
+      loss_sum += loss_value;
       ++loss_count;
       const int64_t done = step + 1;
       const double now = elapsed();
@@ -446,7 +482,7 @@ absl::StatusOr<PretrainReport> Pretrainer::Run() {
       if (now - last_line >= kProgressSeconds || done == stop) {
         const double rate = static_cast<double>((done - first_step) * per_step) / std::max(1e-9, train_seconds);
         Say(absl::StrFormat("step %d/%d (%.1f%%): loss %.4f, %.0f tokens/s, %s elapsed, ETA %s", done, total_steps_,
-                            100.0 * static_cast<double>(done) / static_cast<double>(total_steps_), loss.item<double>(), rate,
+                            100.0 * static_cast<double>(done) / static_cast<double>(total_steps_), loss_value, rate,
                             Minutes(now), Minutes(static_cast<double>((total_steps_ - done) * per_step) / rate)));
         last_line = now;
       }

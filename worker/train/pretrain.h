@@ -27,6 +27,9 @@ struct PretrainOptions {
   int64_t vocab_documents = 0;         // learn the vocabulary on the first N training documents (0 = all)
   int max_length = 128;                // tokens per row (documents are packed into full rows)
   int batch_size = 64;                 // rows per optimizer step
+  // Rows per forward pass, the gradient accumulated over the batch (less memory, same step);
+  // 0 = as many as keep every activation under 32 MiB, which is fastest on the CPU.
+  int micro_batch = 0;
   double learning_rate = 5e-4;         // peak AdamW rate: linear warm-up over 5% of the steps, linear decay
   int64_t steps = 0;                   // optimizer steps; 0 = as many as `tokens` needs
   int64_t tokens = 20'000'000;         // tokens to train on when steps is 0
