@@ -22,21 +22,13 @@
 #include "worker/train/mlm_masking.h"
 #include "worker/train/pretrain.h"
 #include "worker/train/train.h"
+#include "tests/worker/model_test_util.h"
 
 namespace shrink::worker {
 namespace {
 
 using ::testing::HasSubstr;
-
-class TempDir {
- public:
-  TempDir() : path_(*MakeTempDir("shrink-pretrain-")) {}
-  ~TempDir() { RemoveAll(path_); }
-  std::string Sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using testing::TempDir;
 
 constexpr char kGcide[] =
     "\n\n00-database-url\n   ftp://ftp.gnu.org/gnu/gcide\n\n"

@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -13,7 +15,6 @@
 #include "worker/checkpoint/int8_weight.h"
 #include "worker/checkpoint/safetensors.h"
 #include "worker/checkpoint/safetensors_torch.h"
-#include <nlohmann/json.hpp>
 
 namespace shrink::worker {
 namespace {
