@@ -33,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "common/args.h"
 #include "common/files.h"
+#include "common/median.h"
 #include "common/policy.h"
 #include "onnx/onnx.pb.h"
 #include "worker/export/export_model.h"
@@ -48,12 +49,6 @@ using namespace shrink::worker;
 
 constexpr int kWarmup = 3;
 constexpr int64_t kSequence = 128;
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 double MedianMs(const std::function<void()>& run, int repeat) {
   for (int i = 0; i < kWarmup; ++i) run();

@@ -8,6 +8,7 @@
 # (read from each job's manifest.json).
 # Usage: bench/search_methods.sh [BUDGET] [SEEDS] [TARGET_SIZE] [MIN_RETENTION] [SVG]
 # Env: MODEL (cnn | bert | bert-deep | gpt2), METHODS, SLOTS (candidates in flight, default 2),
+# RUNTIME (libtorch | onnxruntime, default libtorch: where every latency is measured),
 # KEEP (a folder to keep the runs in: results, manifests and compressed models).
 # Reports figures only; it never fails on a time.
 set -euo pipefail
@@ -21,7 +22,8 @@ SLOTS=${SLOTS:-2}
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
 MODEL=${MODEL:-cnn}
-SVG=${5:-bench/search_methods-$MODEL.svg}
+RUNTIME=${RUNTIME:-libtorch}
+SVG=${5:-bench/search_methods-$MODEL$([ "$RUNTIME" = libtorch ] || echo "-$RUNTIME").svg}
 
 [ -x "$SHRINK" ] || make build
 # shellcheck source=bench/lib.sh
@@ -36,7 +38,7 @@ for method in $METHODS; do
     rm -rf "$OUT/$method-$seed"
     "$SHRINK" compress --model "$MODEL_DIR" --task "$TASK" --target-size "$TARGET" \
       --min-retention "$RETENTION" --budget "$BUDGET" --search "$method" --seed "$seed" \
-      --slots "$SLOTS" --out "$OUT/$method-$seed" --json > "$OUT/$method-$seed.json.part"
+      --runtime "$RUNTIME" --slots "$SLOTS" --out "$OUT/$method-$seed" --json > "$OUT/$method-$seed.json.part"
     mv "$OUT/$method-$seed.json.part" "$OUT/$method-$seed.json"
   done
 done

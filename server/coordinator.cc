@@ -5,15 +5,18 @@
 
 #include <algorithm>
 #include <random>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "agent/reward.h"
 #include "common/api_names.h"
 #include "common/files.h"
 #include "common/log.h"
 #include "common/policy.h"
+#include "common/runtimes.h"
 #include "common/status.h"
 #include "server/job_spec_validation.h"
 #include "server/manifest.h"
@@ -99,6 +102,7 @@ void Coordinator::Shutdown() {
 absl::StatusOr<v1::Job> Coordinator::SubmitJob(const v1::JobSpec& spec_in, const std::string& tenant) {
   v1::JobSpec spec = spec_in;
   if (spec.search().empty()) spec.set_search("random");
+  if (spec.runtime().empty()) spec.set_runtime(kRuntimeLibTorch);
   SHRINK_RETURN_IF_ERROR(ValidateJobSpec(spec, tenant, *blobs_, *store_));
   std::unique_lock<std::mutex> lock(mu_);
   // Waits until the job's first write is durable (mu_ released meanwhile); the
@@ -223,8 +227,8 @@ absl::Status Coordinator::WaitForJobChange(const std::string& id, uint64_t* vers
       *version = UINT64_MAX;
       return absl::OkStatus();
     }
-    if (it->second.visible_version > *version) {
-      *version = it->second.visible_version;
+    if (WatchCursor(it->second) > *version) {
+      *version = WatchCursor(it->second);
       *event->mutable_job() = VisibleJob(it->second);
       // Unset until a candidate finished (a default message would read as candidate 0).
       if (!it->second.visible_last_candidate.outcome().empty()) {
@@ -246,8 +250,12 @@ std::string Coordinator::RegisterWorker(const v1::RegisterWorkerRequest& request
   WorkerState& w = workers_[id];
   w.info = request;
   if (w.info.slots() < 1) w.info.set_slots(1);
+  for (const std::string& name : request.runtimes()) {
+    if (IsKnownRuntime(name)) w.runtimes.insert(name);
+  }
+  if (request.runtimes().empty()) w.runtimes.insert(kRuntimeLibTorch);
   SHRINK_LOG(INFO) << "worker " << id << " (" << request.name() << ") registered with "
-                   << w.info.slots() << " slots";
+                   << w.info.slots() << " slots, runtimes " << absl::StrJoin(w.runtimes, ", ");
   return id;
 }
 
@@ -344,11 +352,7 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
         if (result.ok()) {
           OnDescribedLocked(runtime, result);
         } else if (task.attempts < options_.max_attempts) {
-          task.worker_id.clear();
-          std::string id = task.task.task_id();
-          tasks_[id] = std::move(task);
-          queue_.push_back(id);
-          runtime.job.set_in_flight(runtime.job.in_flight() + 1);
+          RetryLocked(runtime, std::move(task), worker_id);
         } else {
           FailJobLocked(runtime, absl::StrCat("describing the model failed: ", result.error()));
         }
@@ -358,11 +362,7 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
           // A pass that failed may succeed elsewhere (memory, a flaky device): retry, bounded.
           SHRINK_LOG(WARNING) << "candidate " << task.candidate_id << " of " << runtime.job.id()
                               << " failed on attempt " << task.attempts << ": " << result.error();
-          task.worker_id.clear();
-          std::string id = task.task.task_id();
-          tasks_[id] = std::move(task);
-          queue_.push_back(id);
-          runtime.job.set_in_flight(runtime.job.in_flight() + 1);
+          RetryLocked(runtime, std::move(task), worker_id);
         } else {
           OnEvaluatedLocked(runtime, task, result, worker_id);
         }
@@ -370,6 +370,10 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
       case v1::Task::FINALIZE:
         if (result.ok()) {
           OnFinalizedLocked(runtime, result);
+        } else if (task.attempts < options_.max_attempts) {
+          SHRINK_LOG(WARNING) << "finalizing " << runtime.job.id() << " failed on attempt " << task.attempts << ": "
+                              << result.error();
+          RetryLocked(runtime, std::move(task), worker_id);
         } else {
           FailJobLocked(runtime, absl::StrCat("finalizing the best policy failed: ", result.error()));
         }
@@ -380,6 +384,15 @@ void Coordinator::HandleResult(const std::string& worker_id, const v1::TaskResul
   }
   UpdateGaugesLocked();
   PumpLocked();
+}
+
+void Coordinator::RetryLocked(JobRuntime& runtime, PendingTask task, const std::string& failed_worker) {
+  task.failed_on.insert(failed_worker);
+  task.worker_id.clear();
+  std::string id = task.task.task_id();
+  tasks_[id] = std::move(task);
+  queue_.push_back(id);
+  runtime.job.set_in_flight(runtime.job.in_flight() + 1);
 }
 
 void Coordinator::OnDescribedLocked(JobRuntime& runtime, const v1::TaskResult& result) {
@@ -543,6 +556,7 @@ uint64_t Coordinator::PersistLocked(JobRuntime& runtime, const v1::CandidateSumm
 v1::Job Coordinator::VisibleJob(const JobRuntime& runtime) {
   v1::Job job = runtime.visible_job;
   job.set_in_flight(runtime.job.in_flight());  // a live count, never stored (reset on recovery)
+  job.set_waiting(runtime.waiting);              // live too
   return job;
 }
 
@@ -616,13 +630,19 @@ void Coordinator::UpdateGaugesLocked() {
   metrics_->SetJobsByState(by_state);
   metrics_->SetQueueDepth(static_cast<int>(queue_.size()));
   int connected = 0, slots = 0, busy = 0;
+  std::map<std::string, int> workers_by_runtime, waiting_by_runtime;
   for (const auto& [id, w] : workers_) {
     if (!w.attached) continue;
     connected++;
     slots += w.info.slots();
     busy += static_cast<int>(w.running.size());
+    for (const std::string& name : w.runtimes) workers_by_runtime[name]++;
   }
   metrics_->SetWorkers(connected, slots, busy);
+  for (const auto& [id, runtime] : jobs_) {
+    if (!runtime.waiting.empty()) waiting_by_runtime[RuntimeOrDefault(runtime.job.spec().runtime())]++;
+  }
+  metrics_->SetRuntimes(workers_by_runtime, waiting_by_runtime);
 }
 
 }  // namespace shrink::server

@@ -109,6 +109,7 @@ class Coordinator {
     int64_t candidate_id = -1;   // EVALUATE only
     int attempts = 0;            // dispatches so far
     std::string worker_id;       // empty while queued
+    std::set<std::string> failed_on;  // workers whose attempt failed: a retry prefers another
     absl::Time deadline;         // lease end while dispatched (heartbeats move it)
     absl::Time dispatched_at;
   };
@@ -120,6 +121,10 @@ class Coordinator {
     uint64_t version = 1;                   // bumped by every write (PersistLocked)
     uint64_t last_write_seq = 0;            // the commit queue's number of its latest write
     bool writing_manifest = false;          // finalized; the finisher thread writes its manifest
+    // Live, not stored: why the job makes no progress now (Job.waiting), and how often that
+    // changed, which wakes watchers as a write does (WatchCursor).
+    std::string waiting;
+    uint64_t waiting_changes = 0;
     // What clients see: the job as of its last durable write.
     v1::Job visible_job;
     v1::CandidateSummary visible_last_candidate;
@@ -130,6 +135,7 @@ class Coordinator {
   };
   struct WorkerState {
     v1::RegisterWorkerRequest info;
+    std::set<std::string> runtimes;  // the known runtimes it advertised (libtorch when none)
     bool attached = false;
     std::set<std::string> running;  // task ids
     std::deque<v1::CoordinatorMessage> outbox;
@@ -153,17 +159,22 @@ class Coordinator {
   // Fills every job's share of the queue, retires finished jobs and dispatches:
   // called after anything that frees a slot or adds work.
   void PumpLocked();
-  // Queues the job's next tasks; `total_slots` = the usable workers' slots (K).
+  // Queues the job's next tasks; `total_slots` = the slots of the usable workers that
+  // have the job's runtime (K).
   void FillJobLocked(JobRuntime& runtime, int total_slots);
+  // Sets the job's live waiting reason from the usable workers' slots per runtime;
+  // watchers are woken when it changes.
+  void UpdateWaitingLocked(JobRuntime& runtime, const std::map<std::string, int>& slots_by_runtime);
   // Queues one task of the job and counts it in the job's in_flight.
   void EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind, const v1::Policy& policy,
                          int64_t candidate_id);
-  // Hands queued tasks, oldest first, to the attached worker with the most free slots.
+  // Hands queued tasks, oldest first, each to the attached worker with the most free slots
+  // among those that have its job's runtime; a task no free worker can run waits.
   void DispatchLocked();
   // Forgets the job's tasks: queued ones leave the queue, dispatched ones are recalled.
   void DropJobTasksLocked(const std::string& job_id);
-  // The slots of the attached workers that answer (K).
-  int TotalSlotsLocked() const;
+  // The slots of the attached workers that answer, per runtime they have.
+  std::map<std::string, int> SlotsByRuntimeLocked() const;
 
   // --- leases (server/leases.cc) ---
   // The lease thread: every lease_check, recalls the tasks whose lease ended and
@@ -176,6 +187,9 @@ class Coordinator {
   void RequeueOrFailLocked(const std::string& task_id, const std::string& reason);
 
   // --- job lifecycle (coordinator.cc) ---
+  // A task whose attempt failed on `failed_worker` goes back to the end of the queue, to be
+  // dispatched again (preferably elsewhere, see DispatchLocked).
+  void RetryLocked(JobRuntime& runtime, PendingTask task, const std::string& failed_worker);
   // Drops the job's tasks and leaves it FAILED with `error`.
   void FailJobLocked(JobRuntime& runtime, const std::string& error);
   // The model is described: the job's search starts (SEARCHING).
@@ -203,8 +217,13 @@ class Coordinator {
                      bool retire);
   // Jobs whose final state is durable leave memory; the store answers for them.
   void RetireFinishedLocked();
-  // The durable job clients see, with the live in_flight count.
+  // The durable job clients see, with the live in_flight count and waiting reason.
   static v1::Job VisibleJob(const JobRuntime& runtime);
+  // Grows with every durable write and every change of the waiting reason: what
+  // WaitForJobChange compares against the watcher's last position.
+  static uint64_t WatchCursor(const JobRuntime& runtime) {
+    return runtime.visible_version == 0 ? 0 : runtime.visible_version + runtime.waiting_changes;
+  }
   // Sets the jobs, queue and workers gauges from the current state.
   void UpdateGaugesLocked();
   // A new search for the described job (from init_agent's checkpoint when named).

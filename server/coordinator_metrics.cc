@@ -106,6 +106,18 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
                             .Help("Worker task slots running a task.")
                             .Register(*registry_)
                             .Add({});
+  auto& workers_by_runtime = prometheus::BuildGauge()
+                                 .Name("shrink_workers_by_runtime")
+                                 .Help("Connected workers that measure latency in each runtime.")
+                                 .Register(*registry_);
+  auto& jobs_waiting = prometheus::BuildGauge()
+                           .Name("shrink_jobs_waiting_for_runtime")
+                           .Help("Unfinished jobs that no connected worker can serve, by the job's runtime.")
+                           .Register(*registry_);
+  for (size_t i = 0; i < kRuntimes.size(); ++i) {
+    workers_by_runtime_[i] = &workers_by_runtime.Add({{"runtime", kRuntimes[i]}});
+    jobs_waiting_by_runtime_[i] = &jobs_waiting.Add({{"runtime", kRuntimes[i]}});
+  }
   const std::array<std::pair<const char*, const char*>, kJobGauges> job_gauges = {{
       {"shrink_job_best_reward", "Best candidate reward so far, per running job."},
       {"shrink_job_best_size_ratio", "Size ratio (bytes / baseline bytes) of the best candidate so far, per running job."},
@@ -168,6 +180,16 @@ void CoordinatorMetrics::SetWorkers(int connected, int slots, int busy) {
   workers_connected_->Set(connected);
   worker_slots_->Set(slots);
   worker_slots_busy_->Set(busy);
+}
+
+void CoordinatorMetrics::SetRuntimes(const std::map<std::string, int>& workers,
+                                     const std::map<std::string, int>& waiting_jobs) {
+  for (size_t i = 0; i < kRuntimes.size(); ++i) {
+    auto w = workers.find(kRuntimes[i]);
+    workers_by_runtime_[i]->Set(w == workers.end() ? 0 : w->second);
+    auto j = waiting_jobs.find(kRuntimes[i]);
+    jobs_waiting_by_runtime_[i]->Set(j == waiting_jobs.end() ? 0 : j->second);
+  }
 }
 
 CoordinatorMetrics::JobSeries& CoordinatorMetrics::JobSeriesLocked(const std::string& job_id) {

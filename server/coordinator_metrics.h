@@ -32,6 +32,7 @@ class CoordinatorMetrics {
       "queued", "searching", "finalizing", "succeeded", "failed", "cancelled"};
   static constexpr std::array<const char*, 3> kTaskKinds = {"describe", "evaluate", "finalize"};
   static constexpr std::array<const char*, 3> kOutcomes = {"ok", "failed", "lease_expired"};
+  static constexpr std::array<const char*, 2> kRuntimes = {"libtorch", "onnxruntime"};  // common/runtimes.h
 
   CoordinatorMetrics();
   ~CoordinatorMetrics();
@@ -66,6 +67,11 @@ class CoordinatorMetrics {
 
   // shrink_workers_connected, shrink_worker_slots, shrink_worker_slots_busy.
   void SetWorkers(int connected, int slots, int busy);
+
+  // shrink_workers_by_runtime{runtime}: connected workers that have each runtime; and
+  // shrink_jobs_waiting_for_runtime{runtime}: unfinished jobs of each runtime that no
+  // connected worker can serve. Runtimes absent from a map are 0.
+  void SetRuntimes(const std::map<std::string, int>& workers, const std::map<std::string, int>& waiting_jobs);
 
   // shrink_job_best_reward{job_id}: the best reward so far of a running job.
   void SetBestReward(const std::string& job_id, double reward);
@@ -110,6 +116,8 @@ class CoordinatorMetrics {
   prometheus::Gauge* workers_connected_;
   prometheus::Gauge* worker_slots_;
   prometheus::Gauge* worker_slots_busy_;
+  std::array<prometheus::Gauge*, kRuntimes.size()> workers_by_runtime_;
+  std::array<prometheus::Gauge*, kRuntimes.size()> jobs_waiting_by_runtime_;
   prometheus::Counter* blob_bytes_received_;
   prometheus::Counter* blob_bytes_sent_;
 

@@ -6,10 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "agent/search.h"
 #include "common/api_limits.h"
 #include "common/api_names.h"
 #include "common/model_files.h"
+#include "common/runtimes.h"
 #include "common/sha256.h"
 #include "common/status.h"
 #include "common/task_names.h"
@@ -92,6 +94,10 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec, const std::string& tenant,
   if (spec.budget() < 1 || spec.budget() > kMaxBudget) {
     return absl::InvalidArgumentError(
         absl::StrFormat("spec.budget %d is outside [1, %d]", spec.budget(), kMaxBudget));
+  }
+  if (!spec.runtime().empty() && !IsKnownRuntime(spec.runtime())) {
+    return absl::InvalidArgumentError(absl::StrCat("spec.runtime '", spec.runtime(), "' is not one of: ",
+                                                   absl::StrJoin(KnownRuntimes(), ", ")));
   }
   if (spec.max_in_flight() < 0 || spec.max_in_flight() > kMaxInFlight) {
     return absl::InvalidArgumentError(

@@ -8,6 +8,7 @@
 
 #include "agent/reward.h"
 #include "common/policy.h"
+#include "common/runtimes.h"
 
 namespace shrink::server {
 namespace {
@@ -73,6 +74,8 @@ std::string BuildManifest(const v1::Job& job, const v1::Evaluation& final_evalua
   json spec_json = ProtoJson(spec);
   spec_json["reward"] = ProtoJson(agent::EffectiveWeights(spec.reward()));
   m["spec"] = spec_json;
+  // Every latency below (final_evaluation, history) was measured in this runtime.
+  m["runtime"] = RuntimeOrDefault(spec.runtime());
   m["reward_formula"] =
       "alpha*retention + beta*(1 - size_ratio) + gamma*(speedup - 1) - delta*(max(0, min_retention - "
       "retention) + max(0, size_ratio - target_size))";

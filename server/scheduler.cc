@@ -3,12 +3,16 @@
 #include "server/coordinator.h"
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/api_names.h"
+#include "common/runtimes.h"
 
 namespace shrink::server {
 
@@ -34,12 +38,29 @@ void Coordinator::DropJobTasksLocked(const std::string& job_id) {
   }
 }
 
-int Coordinator::TotalSlotsLocked() const {
-  int total = 0;
+std::map<std::string, int> Coordinator::SlotsByRuntimeLocked() const {
+  std::map<std::string, int> slots;
   for (const auto& [id, w] : workers_) {
-    if (w.attached && !w.unresponsive) total += w.info.slots();
+    if (!w.attached || w.unresponsive) continue;
+    for (const std::string& name : w.runtimes) slots[name] += w.info.slots();
   }
-  return total;
+  return slots;
+}
+
+void Coordinator::UpdateWaitingLocked(JobRuntime& runtime, const std::map<std::string, int>& slots_by_runtime) {
+  const std::string wanted = RuntimeOrDefault(runtime.job.spec().runtime());
+  std::string waiting;
+  if (!IsTerminal(runtime.job.state()) && !runtime.writing_manifest && slots_by_runtime.count(wanted) == 0) {
+    std::vector<std::string> others;
+    for (const auto& [name, slots] : slots_by_runtime) others.push_back(name);
+    waiting = others.empty() ? "waiting for a worker to connect"
+                             : absl::StrCat("waiting for a worker with runtime ", wanted,
+                                            ": the connected workers have only ", absl::StrJoin(others, ", "));
+  }
+  if (waiting == runtime.waiting) return;
+  runtime.waiting = std::move(waiting);
+  runtime.waiting_changes++;
+  runtime.wake->notify_all();
 }
 
 void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
@@ -50,6 +71,7 @@ void Coordinator::EnqueueTaskLocked(JobRuntime& runtime, v1::Task::Kind kind,
                                 candidate_id >= 0 ? candidate_id : 0, "-", ++next_task_number_));
   task.set_job_id(runtime.job.id());
   task.set_kind(kind);
+  task.set_runtime(RuntimeOrDefault(runtime.job.spec().runtime()));
   *task.mutable_model_files() = runtime.job.spec().model_files();
   *task.mutable_task() = runtime.job.spec().task();
   *task.mutable_policy() = policy;
@@ -93,10 +115,16 @@ void Coordinator::FillJobLocked(JobRuntime& runtime, int total_slots) {
 
 void Coordinator::PumpLocked() {
   if (shutdown_) return;
-  const int total_slots = TotalSlotsLocked();  // once, not once per job: 256 workers x 50 jobs adds up
+  // Once, not once per job: 256 workers x 50 jobs adds up.
+  const std::map<std::string, int> slots_by_runtime = SlotsByRuntimeLocked();
   for (auto& [id, runtime] : jobs_) {
     // A job being submitted waits for its first write to be durable.
-    if (!IsTerminal(runtime.job.state()) && runtime.visible_version > 0) FillJobLocked(runtime, total_slots);
+    if (runtime.visible_version == 0) continue;
+    if (!IsTerminal(runtime.job.state())) {
+      auto slots = slots_by_runtime.find(RuntimeOrDefault(runtime.job.spec().runtime()));
+      FillJobLocked(runtime, slots == slots_by_runtime.end() ? 0 : slots->second);
+    }
+    UpdateWaitingLocked(runtime, slots_by_runtime);  // a finished job waits for nothing
   }
   RetireFinishedLocked();
   DispatchLocked();
@@ -104,25 +132,46 @@ void Coordinator::PumpLocked() {
 }
 
 void Coordinator::DispatchLocked() {
-  while (!queue_.empty()) {
-    // The attached worker with the most free slots takes the oldest task.
+  // Oldest first; a task whose runtime no free worker has stays queued, in order, and the
+  // tasks behind it still go out. Ends when no worker has a free slot.
+  for (auto next = queue_.begin(); next != queue_.end();) {
+    auto it = tasks_.find(*next);
+    if (it == tasks_.end()) {
+      next = queue_.erase(next);
+      continue;
+    }
+    PendingTask& task = it->second;
+    // The attached worker with the most free slots that has the task's runtime takes it. A retry
+    // skips the workers where it failed (their runtime may be broken) while another that has the
+    // runtime is connected, even a busy one: it waits for that worker's slot.
+    const std::string wanted = RuntimeOrDefault(task.task.runtime());
+    auto usable = [&](const WorkerState& w) { return w.attached && !w.unresponsive && w.runtimes.count(wanted) > 0; };
+    bool avoid_failed = false;
+    if (!task.failed_on.empty()) {
+      for (const auto& [id, w] : workers_) avoid_failed |= usable(w) && task.failed_on.count(id) == 0;
+    }
     WorkerState* best = nullptr;
     std::string best_id;
     int best_free = 0;
+    bool any_free = false;
     for (auto& [id, w] : workers_) {
       int free = w.info.slots() - static_cast<int>(w.running.size());
-      if (w.attached && !w.unresponsive && free > best_free) {
+      if (!w.attached || w.unresponsive || free <= 0) continue;
+      any_free = true;
+      if (!usable(w) || (avoid_failed && task.failed_on.count(id) > 0)) continue;
+      if (free > best_free) {
         best = &w;
         best_id = id;
         best_free = free;
       }
     }
-    if (best == nullptr) return;
-    std::string task_id = queue_.front();
-    queue_.pop_front();
-    auto it = tasks_.find(task_id);
-    if (it == tasks_.end()) continue;
-    PendingTask& task = it->second;
+    if (!any_free) return;
+    if (best == nullptr) {
+      ++next;
+      continue;
+    }
+    const std::string task_id = *next;
+    next = queue_.erase(next);
     task.worker_id = best_id;
     task.attempts++;
     task.dispatched_at = absl::Now();

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/files.h"
 #include "common/status.h"
+#include "worker/runtime/available_runtimes.h"
 
 namespace shrink::client {
 
@@ -17,8 +18,13 @@ absl::StatusOr<std::unique_ptr<EmbeddedService>> EmbeddedService::Start(const Em
   server_options.coordinator.state_dir = absl::StrCat(s->state_dir_, "/coordinator");
   SHRINK_ASSIGN_OR_RETURN(s->server_, server::CoordinatorServer::Start(server_options));
   s->channel_ = s->server_->InProcessChannel();
+  std::vector<std::string> runtimes;
+  if (!options.runtimes.empty()) {
+    SHRINK_ASSIGN_OR_RETURN(runtimes, worker::ResolveRuntimes(options.runtimes));
+  }
   for (int i = 0; i < std::max(1, options.workers); ++i) {
     worker::WorkerOptions worker_options;
+    worker_options.runtimes = runtimes;
     worker_options.name = absl::StrCat("embedded-", i);
     worker_options.slots = std::max(1, options.slots_per_worker);
     worker_options.threads = std::max(1, options.threads_per_task);

@@ -49,6 +49,7 @@ absl::Status FillRequestFromFlags(const Args& args, CompressRequest* request) {
   SHRINK_ASSIGN_OR_RETURN(int64_t budget, args.GetInt("budget"));
   request->budget = static_cast<int>(budget);
   request->search = args.Get("search");
+  request->runtime = args.Get("runtime");
   SHRINK_ASSIGN_OR_RETURN(int64_t seed, args.GetInt("seed"));
   request->seed = static_cast<uint64_t>(seed);
   request->request_id = args.Get("request-id");

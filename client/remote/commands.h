@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/channel.h>
 
@@ -19,6 +20,9 @@ struct EmbeddedOptions {
   int workers = 1;
   int slots_per_worker = 2;
   int threads_per_task = 1;  // intra-op threads per running task
+  // Runtimes the workers must have (a job's runtime): checked at start, so that a job never
+  // waits for a runtime this machine lacks. Empty = whatever the workers detect.
+  std::vector<std::string> runtimes;
 };
 
 // Starts the in-process service (kept alive by the caller until the command returns) and

@@ -83,6 +83,7 @@ absl::StatusOr<v1::JobSpec> CoordinatorClient::PrepareSpec(const CompressRequest
   spec.set_search(request.search);
   spec.set_seed(request.seed);
   spec.set_init_agent(request.init_agent);
+  spec.set_runtime(request.runtime);
   spec.set_max_in_flight(request.max_in_flight);
   spec.set_client_request_id(request.request_id);
   *spec.mutable_reward() = request.reward;

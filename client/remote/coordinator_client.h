@@ -22,6 +22,7 @@ struct CompressRequest {
   double min_retention = 0.95;
   int budget = 16;
   std::string search = "random";
+  std::string runtime;        // where latency is measured: libtorch | onnxruntime; empty = the coordinator's default
   uint64_t seed = 0;
   int max_in_flight = 0;
   std::string name;

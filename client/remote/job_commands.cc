@@ -14,6 +14,7 @@
 #include "client/remote/report.h"
 #include "common/api_names.h"
 #include "common/channel.h"
+#include "common/runtimes.h"
 #include "common/status.h"
 
 namespace shrink::client {
@@ -22,6 +23,7 @@ namespace {
 const FlagSpec kCoordinatorFlag = {"coordinator", "coordinator HOST:PORT (env SHRINK_COORDINATOR)",
                                    "127.0.0.1:50051"};
 const FlagSpec kHelpFlag = {"help", "show this help", "", true};
+const FlagSpec kRuntimeFlag = {"runtime", "where the model will run, and latency is measured: libtorch | onnxruntime (default libtorch)", ""};
 std::string CoordinatorAddress(const Args& args) {
   if (args.Has("coordinator")) return args.Get("coordinator");
   if (const char* env = std::getenv("SHRINK_COORDINATOR")) return env;
@@ -54,6 +56,7 @@ std::vector<FlagSpec> CompressFlags() {
       {"min-retention", "smallest accuracy retention allowed", "0.95"},
       {"budget", "candidate evaluations", "16"},
       {"search", "ddpg | uniform | random | evolution", "random"},
+      kRuntimeFlag,
       {"seed", "seed of the search", "0"},
       {"init-agent", "ddpg: start from the agent of this finished job (transfer)", ""},
       kCoordinatorFlag,
@@ -81,7 +84,8 @@ int RunCompress(int argc, char** argv, const EmbeddedStarter& start_embedded) {
   const std::vector<FlagSpec> flags = CompressFlags();
   const std::string synopsis =
       "shrink compress --model DIR [--task SPEC] [--target-size F] [--min-retention F] [--budget N] "
-      "[--search ddpg|uniform|random|evolution] [--seed N] [--init-agent JOB_ID] [--coordinator HOST:PORT] "
+      "[--search ddpg|uniform|random|evolution] [--runtime libtorch|onnxruntime] [--seed N] [--init-agent JOB_ID] "
+      "[--coordinator HOST:PORT] "
       "[--out DIR] [--json]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   CompressRequest request;
@@ -106,6 +110,7 @@ int RunCompress(int argc, char** argv, const EmbeddedStarter& start_embedded) {
     options.workers = static_cast<int>(*workers);
     options.slots_per_worker = static_cast<int>(*slots);
     options.threads_per_task = static_cast<int>(*threads);
+    if (!request.runtime.empty() && request.runtime != kRuntimeLibTorch) options.runtimes = {kRuntimeLibTorch, request.runtime};
     if (!start_embedded) {
       return Failure(absl::FailedPreconditionError(
           "compress without --coordinator runs the job in this process, which needs the local runtime (LibTorch)"));
@@ -127,14 +132,15 @@ int RunCompress(int argc, char** argv, const EmbeddedStarter& start_embedded) {
 }
 
 int RunSubmit(int argc, char** argv) {
-  const std::vector<FlagSpec> flags = {kCoordinatorFlag, kTlsCaFlag, kTokenFlag, kHelpFlag};
-  const std::string synopsis = "shrink submit JOB.yaml [--coordinator HOST:PORT]";
+  const std::vector<FlagSpec> flags = {kRuntimeFlag, kCoordinatorFlag, kTlsCaFlag, kTokenFlag, kHelpFlag};
+  const std::string synopsis = "shrink submit JOB.yaml [--runtime libtorch|onnxruntime] [--coordinator HOST:PORT]";
   SHRINK_PARSE_OR_EXIT(args, argc, argv, flags, synopsis);
   if (args->positionals().size() != 1) {
     return UsageError(absl::InvalidArgumentError("give exactly one job file"), synopsis, flags);
   }
   auto request = ParseJobFile(args->positionals()[0]);
   if (!request.ok()) return Failure(request.status());
+  if (args->Has("runtime")) request->runtime = args->Get("runtime");  // the flag wins over the file's key
   SHRINK_CONNECT_OR_EXIT(channel, *args);
   CoordinatorClient client(channel);
   auto spec = client.PrepareSpec(*request);

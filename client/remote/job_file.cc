@@ -62,6 +62,8 @@ absl::StatusOr<CompressRequest> ParseJobFile(const std::string& path) {
       s = Read(value, key, &request.budget);
     } else if (key == "search") {
       s = Read(value, key, &request.search);
+    } else if (key == "runtime") {
+      s = Read(value, key, &request.runtime);
     } else if (key == "init_agent") {
       s = Read(value, key, &request.init_agent);
     } else if (key == "seed") {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "common/api_names.h"
 #include "common/policy.h"
+#include "common/runtimes.h"
 
 namespace shrink::client {
 
@@ -104,14 +105,16 @@ std::string FormatProgress(const v1::Job& job, double elapsed_seconds) {
     double eta = elapsed_seconds / done * (budget - done);
     absl::StrAppendFormat(&out, "  ETA %ds", static_cast<int>(eta + 0.5));
   }
+  if (!job.waiting().empty()) absl::StrAppend(&out, "  (", job.waiting(), ")");
   return out;
 }
 
 std::string FormatJobStatus(const v1::Job& job) {
-  std::string out = absl::StrFormat("job %s: %s\n  task %s, search %s, budget %d, target size %.2f, min retention %.2f\n",
-                                    job.id(), JobStateName(job.state()), job.spec().task().name(),
-                                    job.spec().search(), job.spec().budget(), job.spec().goal().target_size(),
-                                    job.spec().goal().min_retention());
+  std::string out = absl::StrFormat(
+      "job %s: %s\n  task %s, search %s, runtime %s, budget %d, target size %.2f, min retention %.2f\n", job.id(),
+      JobStateName(job.state()), job.spec().task().name(), job.spec().search(), RuntimeOrDefault(job.spec().runtime()),
+      job.spec().budget(), job.spec().goal().target_size(), job.spec().goal().min_retention());
+  if (!job.waiting().empty()) absl::StrAppend(&out, "  ", job.waiting(), "\n");
   absl::StrAppendFormat(&out, "  evaluated %d (failed %d), in flight %d\n", job.evaluated(), job.failed(),
                         job.in_flight());
   if (job.best().outcome() == "ok") {

@@ -63,7 +63,11 @@ expect "$(field default "o=>o.find(x=>x.kind==='StatefulSet').spec.template.spec
 expect "$(field default "o=>o.find(x=>x.kind==='ConfigMap').metadata.labels.grafana_dashboard")" '"1"' "dashboard label"
 expect "$(field default "o=>Object.keys(o.find(x=>x.kind==='ConfigMap').data).sort().join(',')")" '"shrink-job.json,shrink-overview.json"' "dashboards"
 
-render cpu ConfigMap,Deployment,Service,Service,Service,ServiceAccount,StatefulSet --set worker.gpu.enabled=false
+expect "$(field default "o=>($worker(o)).spec.template.spec.containers[0].args.includes('--runtimes')")" false "runtimes detected by default"
+
+render cpu ConfigMap,Deployment,Service,Service,Service,ServiceAccount,StatefulSet --set worker.gpu.enabled=false \
+  --set 'worker.runtimes=[libtorch, onnxruntime]'
+expect "$(field cpu "$(arg "$worker(o)" --runtimes)")" '"libtorch,onnxruntime"' "worker runtimes"
 expect "$(field cpu "o=>($worker(o)).spec.template.spec.containers[0].resources.limits['nvidia.com/gpu'] ?? 'none'")" '"none"' "no GPU"
 expect "$(field cpu "o=>($worker(o)).spec.template.spec.containers[0].image")" '"ghcr.io/example/shrink/worker-cpu:0.1.0"' "CPU image"
 expect "$(field cpu "o=>($worker(o)).spec.template.spec.nodeSelector ?? 'none'")" '"none"' "no GPU node selector"

@@ -40,6 +40,17 @@ TEST(CliTest, EmbeddedCompressRunsWithoutServersAndTheResultLoads) {
   RemoveAll(dir);
 }
 
+TEST(CliTest, EmbeddedCompressForOnnxRuntimeNeedsItHereAndSaysWhatIsMissing) {
+  std::string dir = *MakeTempDir("shrink-embedded-onnx-test-");
+  auto compressed = RunCommand({"/usr/bin/env", "SHRINK_NODE=/nonexistent/node", BinPath("shrink"), "compress",
+                                "--model", testing::TinyTrainedModel(), "--budget", "2", "--runtime", "onnxruntime",
+                                "--out", dir + "/small"});
+  EXPECT_NE(compressed.exit_code, 0);
+  EXPECT_NE(compressed.err.find("runtime onnxruntime is not usable here"), std::string::npos) << compressed.err;
+  EXPECT_FALSE(PathExists(dir + "/small"));
+  RemoveAll(dir);
+}
+
 TEST(CliTest, ApplyWritesThePolicysModelAndMeasuresItAgainstTheInput) {
   std::string dir = *MakeTempDir("shrink-apply-test-");
   std::string model = testing::TinyTrainedModel();
@@ -178,6 +189,18 @@ TEST(CliTest, WorkerRefusesADeviceItCannotUse) {
     EXPECT_EQ(cuda.exit_code, 2);
     EXPECT_NE(cuda.err.find("torch::cuda::is_available() is false"), std::string::npos) << cuda.err;
   }
+}
+
+TEST(CliTest, WorkerRefusesARuntimeItCannotRun) {
+  auto unknown = RunCommand({BinPath("shrink-worker"), "--coordinator", "127.0.0.1:1", "--runtimes", "libtorch,tensorrt"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.err.find("--runtimes: unknown runtime 'tensorrt'; known: libtorch, onnxruntime"), std::string::npos)
+      << unknown.err;
+  // Without node, onnxruntime cannot start: the worker says what is missing instead of advertising it.
+  auto no_node = RunCommand({"/usr/bin/env", "SHRINK_NODE=/nonexistent/node", BinPath("shrink-worker"), "--coordinator",
+                             "127.0.0.1:1", "--runtimes", "onnxruntime"});
+  EXPECT_EQ(no_node.exit_code, 2);
+  EXPECT_NE(no_node.err.find("runtime onnxruntime is not usable here"), std::string::npos) << no_node.err;
 }
 
 }  // namespace

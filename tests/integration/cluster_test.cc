@@ -163,6 +163,40 @@ TEST_F(ClusterTest, SubmitWatchFetchEvalAndScrapeMetrics) {
   EXPECT_EQ(evaluations, kBudget);
 }
 
+// Every candidate of an onnxruntime job is timed in ONNX Runtime on its export, the baseline
+// beside it; the same job in libtorch measures different latencies, recorded as libtorch.
+TEST_F(ClusterTest, AnOnnxRuntimeJobTimesEveryCandidateInOnnxRuntime) {
+  std::map<std::string, nlohmann::json> manifests;
+  for (const std::string runtime : {"onnxruntime", "libtorch"}) {
+    auto submitted = Shrink({"submit", WriteJobFile(3, "random"), "--runtime", runtime});
+    ASSERT_EQ(submitted.exit_code, 0) << submitted.err;
+    const std::string id = submitted.out.substr(0, submitted.out.find('\n'));
+    auto watched = Shrink({"watch", id});
+    ASSERT_EQ(watched.exit_code, 0) << watched.out << watched.err;
+    auto status = Shrink({"status", id});
+    EXPECT_NE(status.out.find("runtime " + runtime), std::string::npos) << status.out;
+    const std::string out = dir_ + "/fetched-" + runtime;
+    auto fetched = Shrink({"fetch", id, "--out", out});
+    ASSERT_EQ(fetched.exit_code, 0) << fetched.err;
+    manifests[runtime] = nlohmann::json::parse(*ReadFile(out + "/manifest.json"));
+  }
+  for (const auto& [runtime, manifest] : manifests) {
+    EXPECT_EQ(manifest["runtime"], runtime);
+    EXPECT_EQ(manifest["spec"]["runtime"], runtime);
+    ASSERT_EQ(manifest["history"].size(), 3u);
+    for (const auto& candidate : manifest["history"]) {
+      const auto& evaluation = candidate["evaluation"];
+      EXPECT_EQ(evaluation["candidate"]["runtime"], runtime) << candidate.dump();
+      EXPECT_EQ(evaluation["baseline"]["runtime"], runtime) << candidate.dump();
+      EXPECT_GT(evaluation["candidate"]["latency_ms"].get<double>(), 0) << candidate.dump();
+    }
+    EXPECT_EQ(manifest["final_evaluation"]["candidate"]["runtime"], runtime);
+  }
+  // The two runtimes time the same uncompressed model differently.
+  EXPECT_NE(manifests["onnxruntime"]["final_evaluation"]["baseline"]["latency_ms"],
+            manifests["libtorch"]["final_evaluation"]["baseline"]["latency_ms"]);
+}
+
 TEST_F(ClusterTest, CompressOnTheClusterPrintsJsonAndWritesTheModel) {
   std::string out = dir_ + "/compressed";
   auto compressed = Shrink({"compress", "--model", *model_, "--task", "fashion-mnist", "--target-size", "0.3",

@@ -122,6 +122,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual([f.name for f in spec.model_files], ["config.json", "model.safetensors"])
         self.assertEqual(spec.model_files[0].origin, os.path.join(self.model_dir, "config.json"))
         self.assertEqual(len(spec.task.data_files), 4)
+        self.assertEqual(spec.runtime, "libtorch")  # the default, stored
         again = self.client.submit(self.model_dir, "fashion-mnist", target_size=0.5, min_retention=0.5,
                                    budget=2, search="uniform", seed=7, request_id="python-client-test")
         self.assertEqual(again.id, self.submitted.id)
@@ -186,6 +187,10 @@ class ClientTest(unittest.TestCase):
             self.client.submit(self.model_dir, "fashion-mnist", budget=0)
         self.assertEqual(caught.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
         self.assertIn("spec.budget", caught.exception.message)
+        with self.assertRaises(shrink_client.ShrinkError) as caught:
+            self.client.submit(self.model_dir, "fashion-mnist", runtime="tensorrt")
+        self.assertEqual(caught.exception.code, grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("spec.runtime", caught.exception.message)
         with self.assertRaises(shrink_client.ShrinkError) as caught:
             self.client.get("job-that-does-not-exist")
         self.assertEqual(caught.exception.code, grpc.StatusCode.NOT_FOUND)

@@ -9,7 +9,10 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <condition_variable>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "agent/search.h"
@@ -53,8 +56,8 @@ class CoordinatorTest : public ::testing::Test {
     stub_ = v1::Coordinator::NewStub(server_->InProcessChannel());
   }
 
-  void AddWorker(int slots, FakeWorker::Answer answer = SyntheticResult) {
-    workers_.push_back(std::make_unique<FakeWorker>(server_->InProcessChannel(), slots, answer));
+  void AddWorker(int slots, FakeWorker::Answer answer = SyntheticResult, const std::vector<std::string>& runtimes = {}) {
+    workers_.push_back(std::make_unique<FakeWorker>(server_->InProcessChannel(), slots, answer, runtimes));
   }
 
   // A spec whose model files are uploaded (their content is never parsed here).
@@ -391,10 +394,116 @@ TEST_F(CoordinatorTest, InvalidSpecsAreRefusedNamingTheField) {
   EXPECT_NE(s.error_message().find("simulated-annealing"), std::string::npos);
 
   spec = Spec(3);
+  spec.set_runtime("tensorrt");
+  s = Submit(spec, &job);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("spec.runtime 'tensorrt'"), std::string::npos) << s.error_message();
+
+  spec = Spec(3);
   spec.mutable_model_files(1)->set_sha256(std::string(64, 'a'));
   s = Submit(spec, &job);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_NE(s.error_message().find("was not uploaded"), std::string::npos) << s.error_message();
+}
+
+TEST_F(CoordinatorTest, AJobGoesOnlyToWorkersWithItsRuntimeAndSaysWhyItWaits) {
+  // Each worker records the runtimes of the tasks it got.
+  std::mutex mu;
+  std::map<std::string, std::vector<std::string>> seen;  // worker -> task runtimes
+  auto recording = [&](const std::string& worker) {
+    return [&, worker](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        seen[worker].push_back(task.runtime());
+      }
+      return SyntheticResult(task, stub);
+    };
+  };
+  AddWorker(2, recording("libtorch-only"));  // advertises nothing: libtorch
+  v1::Job onnx_job, torch_job;
+  v1::JobSpec spec = Spec(4);
+  spec.set_runtime("onnxruntime");
+  ASSERT_TRUE(Submit(spec, &onnx_job).ok());
+  EXPECT_EQ(onnx_job.spec().runtime(), "onnxruntime");
+  v1::JobSpec default_spec = Spec(3);
+  ASSERT_TRUE(Submit(default_spec, &torch_job).ok());
+  EXPECT_EQ(torch_job.spec().runtime(), "libtorch") << "an empty runtime is stored as the default";
+
+  // The onnxruntime job says why it waits, and the gauge counts it; the libtorch job behind it in
+  // the queue is not held up.
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::WatchJobRequest request;
+    request.set_id(onnx_job.id());
+    auto reader = stub_->WatchJob(&context, request);
+    v1::JobEvent event;
+    while (reader->Read(&event) && event.job().waiting().empty()) {
+    }
+    EXPECT_NE(event.job().waiting().find("waiting for a worker with runtime onnxruntime"), std::string::npos)
+        << event.job().DebugString();
+    context.TryCancel();
+  }
+  EXPECT_EQ(Metric("shrink_jobs_waiting_for_runtime{runtime=\"onnxruntime\"}"), 1);
+  EXPECT_EQ(Metric("shrink_workers_by_runtime{runtime=\"libtorch\"}"), 1);
+  EXPECT_EQ(Metric("shrink_workers_by_runtime{runtime=\"onnxruntime\"}"), 0);
+  EXPECT_EQ(WatchToEnd(torch_job.id()).state(), v1::SUCCEEDED);
+
+  // A worker with the runtime connects: the waiting job runs, on it alone.
+  AddWorker(1, recording("onnxruntime"), {"onnxruntime"});
+  v1::Job done = WatchToEnd(onnx_job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.waiting(), "");
+  EXPECT_EQ(Metric("shrink_jobs_waiting_for_runtime{runtime=\"onnxruntime\"}"), 0);
+  EXPECT_EQ(Metric("shrink_workers_by_runtime{runtime=\"onnxruntime\"}"), 1);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(seen["onnxruntime"].size(), 6u) << "describe, 4 candidates, finalize";
+  for (const std::string& runtime : seen["onnxruntime"]) EXPECT_EQ(runtime, "onnxruntime");
+  EXPECT_EQ(seen["libtorch-only"].size(), 5u) << "only the libtorch job's describe, 3 candidates, finalize";
+  for (const std::string& runtime : seen["libtorch-only"]) EXPECT_EQ(runtime, "libtorch");
+}
+
+TEST_F(CoordinatorTest, TasksThatFailOnAWorkerWithABrokenRuntimeAreRetriedOnAnother) {
+  // One onnxruntime worker's runner is dead: each task it gets fails; its retry waits for the
+  // healthy worker, even while that one is busy, so every candidate still succeeds.
+  std::mutex mu;
+  std::map<std::string, std::string> failed_by_task;  // task id -> the broken worker's error
+  std::vector<std::string> healthy_tasks;
+  AddWorker(
+      1,
+      [&](const v1::Task& task, v1::WorkerPool::Stub*) {
+        v1::TaskResult result;
+        result.set_task_id(task.task_id());
+        result.set_ok(false);
+        result.set_error("the ONNX Runtime runner exited (signal 9)");
+        std::lock_guard<std::mutex> lock(mu);
+        failed_by_task[task.task_id()] = result.error();
+        return result;
+      },
+      {"onnxruntime"});
+  AddWorker(
+      1,
+      [&](const v1::Task& task, v1::WorkerPool::Stub* stub) {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          healthy_tasks.push_back(task.task_id());
+        }
+        return SyntheticResult(task, stub);
+      },
+      {"libtorch", "onnxruntime"});
+  v1::JobSpec spec = Spec(6);
+  spec.set_runtime("onnxruntime");
+  v1::Job job;
+  ASSERT_TRUE(Submit(spec, &job).ok());
+  v1::Job done = WatchToEnd(job.id());
+  ASSERT_EQ(done.state(), v1::SUCCEEDED) << done.error();
+  EXPECT_EQ(done.failed(), 0);
+  for (const auto& c : Candidates(job.id())) EXPECT_EQ(c.outcome(), "ok") << c.error();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_GE(failed_by_task.size(), 1u) << "the broken worker took work";
+  for (const auto& [task_id, error] : failed_by_task) {
+    EXPECT_EQ(std::count(healthy_tasks.begin(), healthy_tasks.end(), task_id), 1) << task_id << " was not retried elsewhere";
+  }
 }
 
 TEST_F(CoordinatorTest, ExpiredLeaseRequeuesTheCandidateElsewhere) {

@@ -57,12 +57,14 @@ v1::TaskResult SyntheticResult(const v1::Task& task, v1::WorkerPool::Stub* stub)
   return r;
 }
 
-FakeWorker::FakeWorker(std::shared_ptr<grpc::Channel> channel, int slots, Answer answer)
+FakeWorker::FakeWorker(std::shared_ptr<grpc::Channel> channel, int slots, Answer answer,
+                       const std::vector<std::string>& runtimes)
     : stub_(v1::WorkerPool::NewStub(channel)), slots_(slots), answer_(std::move(answer)) {
   grpc::ClientContext register_context;
   v1::RegisterWorkerRequest request;
   request.set_name("fake");
   request.set_slots(slots_);
+  for (const std::string& name : runtimes) request.add_runtimes(name);
   v1::RegisterWorkerResponse response;
   EXPECT_TRUE(stub_->RegisterWorker(&register_context, request, &response).ok());
   stream_ = stub_->TaskStream(&context_);

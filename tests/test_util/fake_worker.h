@@ -25,7 +25,9 @@ v1::TaskResult SyntheticResult(const v1::Task& task, v1::WorkerPool::Stub* stub)
 class FakeWorker {
  public:
   using Answer = std::function<v1::TaskResult(const v1::Task&, v1::WorkerPool::Stub*)>;
-  FakeWorker(std::shared_ptr<grpc::Channel> channel, int slots, Answer answer);
+  // Registers with `runtimes` advertised (empty: none named, which the coordinator reads as libtorch).
+  FakeWorker(std::shared_ptr<grpc::Channel> channel, int slots, Answer answer,
+             const std::vector<std::string>& runtimes = {});
   ~FakeWorker();
   // Drops the stream, as a dying worker would.
   void Stop();

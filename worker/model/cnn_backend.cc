@@ -114,9 +114,13 @@ absl::StatusOr<Quality> CnnBackend::Measure(const TaskData& data, const std::str
   return quality;
 }
 
-std::function<void()> CnnBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
+std::map<std::string, torch::Tensor> CnnBackend::LatencyInputs(const EvalOptions& options, int* examples) const {
   *examples = options.latency_batch;
-  torch::Tensor inputs = SyntheticImages(options.latency_batch, checkpoint.widths.in_channels).to(device);
+  return {{"images", SyntheticImages(options.latency_batch, checkpoint.widths.in_channels)}};
+}
+
+std::function<void()> CnnBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
+  torch::Tensor inputs = LatencyInputs(options, examples).at("images").to(device);
   Cnn module = net;
   return [module, inputs]() mutable {
     torch::NoGradGuard no_grad;

@@ -26,6 +26,7 @@ class CnnBackend : public ModelBackend {
   int64_t bytes() const override { return bytes_; }
   absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples,
                                   const RecallFlag* recalled) const override;
+  std::map<std::string, at::Tensor> LatencyInputs(const EvalOptions& options, int* examples) const override;
   std::function<void()> LatencyProbe(const EvalOptions& options, int* examples) const override;
   std::vector<double> LayerTimes(const EvalOptions& options) const override;
 

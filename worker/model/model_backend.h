@@ -5,10 +5,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
 #include "absl/status/status.h"
@@ -52,7 +54,10 @@ class ModelBackend {
   // batches once `recalled` is set.
   virtual absl::StatusOr<Quality> Measure(const TaskData& data, const std::string& split, int64_t max_examples,
                                           const RecallFlag* recalled) const = 0;
-  // A closure running one forward pass on a fixed synthetic batch of `batch` examples
+  // The named inputs of one timed pass, as the exported graph takes them ("input_ids" and
+  // "attention_mask", or "images"), on the CPU: a fixed synthetic batch of *examples examples.
+  virtual std::map<std::string, at::Tensor> LatencyInputs(const EvalOptions& options, int* examples) const = 0;
+  // A closure running one forward pass on LatencyInputs' batch of `batch` examples
   // (transformers: sequences of `sequence_length` tokens). Examples per pass in *examples.
   virtual std::function<void()> LatencyProbe(const EvalOptions& options, int* examples) const = 0;
   // Milliseconds spent in each described layer during one forward pass of the probe batch.

@@ -263,11 +263,18 @@ absl::StatusOr<Quality> TransformerBackend::Measure(const TaskData& data, const 
   return quality;
 }
 
-std::function<void()> TransformerBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
+std::map<std::string, torch::Tensor> TransformerBackend::LatencyInputs(const EvalOptions& options,
+                                                                      int* examples) const {
   *examples = options.text_latency_batch;
   const int64_t length = std::min<int64_t>(options.sequence_length, weights.config.max_sequence());
-  torch::Tensor ids = SyntheticIds(options.text_latency_batch, length, weights.config.vocab_size).to(device);
-  torch::Tensor mask = torch::ones_like(ids);
+  torch::Tensor ids = SyntheticIds(options.text_latency_batch, length, weights.config.vocab_size);
+  return {{"input_ids", ids}, {"attention_mask", torch::ones_like(ids)}};
+}
+
+std::function<void()> TransformerBackend::LatencyProbe(const EvalOptions& options, int* examples) const {
+  std::map<std::string, torch::Tensor> inputs = LatencyInputs(options, examples);
+  torch::Tensor ids = inputs.at("input_ids").to(device);
+  torch::Tensor mask = inputs.at("attention_mask").to(device);
   Transformer module = net;
   return [module, ids, mask]() mutable {
     torch::NoGradGuard no_grad;

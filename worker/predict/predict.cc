@@ -13,6 +13,7 @@
 #include "worker/model/model_impl.h"
 #include "worker/model/transformer_backend.h"
 #include "worker/nn/cnn.h"
+#include "worker/latency/runtime_inputs.h"
 #include "worker/runtime/onnxruntime_process.h"
 #include "worker/tokenizers/tokenizer.h"
 #include "worker/model/cnn_backend.h"
@@ -47,12 +48,6 @@ class LogitSource {
   }
 };
 
-RuntimeTensor ToRuntime(const torch::Tensor& t) {
-  torch::Tensor c = t.contiguous();
-  return RuntimeTensor{c.scalar_type() == torch::kInt64 ? "int64" : "float32", c.sizes().vec(),
-                       std::string(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size())};
-}
-
 class LibTorchSource : public LogitSource {
  public:
   explicit LibTorchSource(std::unique_ptr<Model> model) : model_(std::move(model)) {}
@@ -80,8 +75,8 @@ class OnnxRuntimeSource : public LogitSource {
   }
   absl::StatusOr<torch::Tensor> Logits(const std::map<std::string, torch::Tensor>& inputs) override {
     std::map<std::string, RuntimeTensor> feeds;
-    for (const auto& [name, t] : inputs) feeds[name] = ToRuntime(t);
-    SHRINK_RETURN_IF_ERROR(AddEmptyCache(feeds));
+    for (const auto& [name, t] : inputs) feeds[name] = ToRuntimeTensor(t);
+    AddEmptyPastInputs(past_, feeds.count("input_ids") ? feeds.at("input_ids").dims[0] : 1, &feeds);
     SHRINK_ASSIGN_OR_RETURN(OnnxRuntimeProcess::RunResult run, process_->Run(session_.id, feeds));
     return LogitsOf(run);
   }
@@ -91,9 +86,9 @@ class OnnxRuntimeSource : public LogitSource {
   absl::StatusOr<std::vector<int64_t>> Generate(std::vector<int64_t> ids, int64_t count, int64_t eos,
                                                 int64_t max_sequence) override {
     std::map<std::string, RuntimeTensor> feeds;
-    feeds["input_ids"] = ToRuntime(Row(ids));
-    feeds["attention_mask"] = ToRuntime(torch::ones({1, static_cast<int64_t>(ids.size())}, torch::kInt64));
-    SHRINK_RETURN_IF_ERROR(AddEmptyCache(feeds));
+    feeds["input_ids"] = ToRuntimeTensor(Row(ids));
+    feeds["attention_mask"] = ToRuntimeTensor(torch::ones({1, static_cast<int64_t>(ids.size())}, torch::kInt64));
+    AddEmptyPastInputs(past_, 1, &feeds);
     std::vector<int64_t> out;
     while (static_cast<int64_t>(out.size()) < count && static_cast<int64_t>(ids.size()) < max_sequence) {
       SHRINK_ASSIGN_OR_RETURN(OnnxRuntimeProcess::RunResult run, process_->Run(session_.id, feeds));
@@ -102,8 +97,8 @@ class OnnxRuntimeSource : public LogitSource {
       if (next == eos) break;
       ids.push_back(next);
       out.push_back(next);
-      feeds["input_ids"] = ToRuntime(Row({next}));
-      feeds["attention_mask"] = ToRuntime(torch::ones({1, static_cast<int64_t>(ids.size())}, torch::kInt64));
+      feeds["input_ids"] = ToRuntimeTensor(Row({next}));
+      feeds["attention_mask"] = ToRuntimeTensor(torch::ones({1, static_cast<int64_t>(ids.size())}, torch::kInt64));
       for (auto& [name, tensor] : run.outputs) {
         if (name.rfind("present.", 0) == 0) feeds["past_key_values." + name.substr(8)] = std::move(tensor);
       }
@@ -115,23 +110,11 @@ class OnnxRuntimeSource : public LogitSource {
   static absl::StatusOr<torch::Tensor> LogitsOf(const OnnxRuntimeProcess::RunResult& run) {
     auto it = run.outputs.find("logits");
     if (it == run.outputs.end()) return absl::InvalidArgumentError("the ONNX model has no output named logits");
-    std::vector<float> values = it->second.Floats();
-    return torch::from_blob(values.data(), it->second.dims, torch::kFloat32).clone();
-  }
-
-  // A decoder's cache inputs that `feeds` lacks, empty: [batch, heads, 0, head_dim], the heads
-  // and head size read from present.<i>'s declared shape in export.json.
-  absl::Status AddEmptyCache(std::map<std::string, RuntimeTensor>& feeds) const {
-    for (const auto& [name, dims] : cache_dims_) {
-      if (feeds.count(name) > 0) continue;
-      const int64_t batch = feeds.count("input_ids") ? feeds.at("input_ids").dims[0] : 1;
-      feeds[name] = RuntimeTensor{"float32", {batch, dims.first, 0, dims.second}, ""};
-    }
-    return absl::OkStatus();
+    return FromRuntimeTensor(it->second);
   }
 
  public:
-  std::map<std::string, std::pair<int64_t, int64_t>> cache_dims_;  // past input -> (heads, head_dim)
+  PastInputShapes past_;  // a decoder's cache inputs, from export.json
 
  private:
   std::unique_ptr<OnnxRuntimeProcess> process_;
@@ -180,13 +163,7 @@ absl::StatusOr<std::unique_ptr<Served>> Open(const std::string& dir, const Predi
   }
   SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<OnnxRuntimeSource> source,
                           OnnxRuntimeSource::Open(absl::StrCat(onnx_dir, "/", kOnnxFile), options.threads));
-  for (const Json& input : manifest.value("inputs", Json::array())) {
-    const std::string name = input.value("name", "");
-    const Json& shape = input["shape"];
-    if (name.rfind("past_key_values.", 0) == 0 && shape.size() == 4 && shape[1].is_number() && shape[3].is_number()) {
-      source->cache_dims_[name] = {shape[1].get<int64_t>(), shape[3].get<int64_t>()};
-    }
-  }
+  SHRINK_ASSIGN_OR_RETURN(source->past_, ReadPastInputShapes(manifest_text));
   served->source = std::move(source);
   return served;
 }

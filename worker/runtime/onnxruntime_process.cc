@@ -71,6 +71,16 @@ absl::StatusOr<RuntimeTensor> TensorFromJson(const std::string& name, const Json
   return t;
 }
 
+// The runner's JSON reply to a request that came back as `line`; its "error" as InvalidArgument
+// after `prefix` when it is not ok.
+absl::StatusOr<Json> ReplyOf(const absl::StatusOr<std::string>& line, const std::string& prefix) {
+  if (!line.ok()) return line.status();
+  Json reply = Json::parse(*line, nullptr, false);
+  if (reply.is_discarded()) return absl::InternalError("the ONNX Runtime runner answered something that is not JSON");
+  if (!reply.value("ok", false)) return absl::InvalidArgumentError(absl::StrCat(prefix, ": ", reply.value("error", "")));
+  return reply;
+}
+
 }  // namespace
 
 RuntimeTensor RuntimeTensor::Int64(const std::vector<int64_t>& dims, const std::vector<int64_t>& values) {
@@ -191,17 +201,12 @@ absl::StatusOr<std::string> OnnxRuntimeProcess::Call(const std::string& request)
 absl::StatusOr<OnnxRuntimeProcess::Session> OnnxRuntimeProcess::Load(const std::string& model_path, int threads) {
   std::lock_guard<std::mutex> lock(mu_);
   Json request = {{"id", next_id_++}, {"op", "load"}, {"model", model_path}, {"threads", threads}};
-  absl::StatusOr<std::string> line = Call(request.dump());
-  if (!line.ok()) return line.status();
-  Json reply = Json::parse(*line, nullptr, false);
-  if (reply.is_discarded()) return absl::InternalError("the ONNX Runtime runner answered something that is not JSON");
-  if (!reply.value("ok", false)) {
-    return absl::InvalidArgumentError(absl::StrCat("ONNX Runtime cannot load ", model_path, ": ", reply.value("error", "")));
-  }
+  absl::StatusOr<Json> reply = ReplyOf(Call(request.dump()), absl::StrCat("ONNX Runtime cannot load ", model_path));
+  if (!reply.ok()) return reply.status();
   Session session;
-  session.id = reply.at("session").get<int>();
-  session.inputs = reply.at("inputs").get<std::vector<std::string>>();
-  session.outputs = reply.at("outputs").get<std::vector<std::string>>();
+  session.id = reply->at("session").get<int>();
+  session.inputs = reply->at("inputs").get<std::vector<std::string>>();
+  session.outputs = reply->at("outputs").get<std::vector<std::string>>();
   return session;
 }
 
@@ -213,16 +218,11 @@ absl::StatusOr<OnnxRuntimeProcess::RunResult> OnnxRuntimeProcess::Run(int sessio
   for (const auto& [name, tensor] : inputs) feeds[name] = TensorJson(tensor);
   Json request = {{"id", next_id_++}, {"op", "run"},       {"session", session}, {"inputs", feeds},
                   {"warmup", warmup}, {"repeat", repeat}, {"return", return_outputs}};
-  absl::StatusOr<std::string> line = Call(request.dump());
-  if (!line.ok()) return line.status();
-  Json reply = Json::parse(*line, nullptr, false);
-  if (reply.is_discarded()) return absl::InternalError("the ONNX Runtime runner answered something that is not JSON");
-  if (!reply.value("ok", false)) {
-    return absl::InvalidArgumentError(absl::StrCat("ONNX Runtime: ", reply.value("error", "")));
-  }
+  absl::StatusOr<Json> reply = ReplyOf(Call(request.dump()), "ONNX Runtime");
+  if (!reply.ok()) return reply.status();
   RunResult result;
-  result.latency_ms = reply.at("latency_ms").get<std::vector<double>>();
-  if (auto outputs = reply.find("outputs"); outputs != reply.end()) {
+  result.latency_ms = reply->at("latency_ms").get<std::vector<double>>();
+  if (auto outputs = reply->find("outputs"); outputs != reply->end()) {
     for (auto it = outputs->begin(); it != outputs->end(); ++it) {
       absl::StatusOr<RuntimeTensor> t = TensorFromJson(it.key(), it.value());
       if (!t.ok()) return t.status();
@@ -230,6 +230,26 @@ absl::StatusOr<OnnxRuntimeProcess::RunResult> OnnxRuntimeProcess::Run(int sessio
     }
   }
   return result;
+}
+
+absl::StatusOr<std::vector<std::vector<double>>> OnnxRuntimeProcess::TimeInterleaved(
+    const std::vector<std::pair<int, std::map<std::string, RuntimeTensor>>>& runs, int warmup, int repeat) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Json list = Json::array();
+  for (const auto& [session, inputs] : runs) {
+    Json feeds = Json::object();
+    for (const auto& [name, tensor] : inputs) feeds[name] = TensorJson(tensor);
+    list.push_back({{"session", session}, {"inputs", feeds}});
+  }
+  Json request = {{"id", next_id_++}, {"op", "time"}, {"runs", list}, {"warmup", warmup}, {"repeat", repeat}};
+  absl::StatusOr<Json> reply = ReplyOf(Call(request.dump()), "ONNX Runtime");
+  if (!reply.ok()) return reply.status();
+  return reply->at("latency_ms").get<std::vector<std::vector<double>>>();
+}
+
+bool OnnxRuntimeProcess::exited() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pid_ <= 0;
 }
 
 absl::Status OnnxRuntimeProcess::Unload(int session) {

@@ -4,7 +4,9 @@
 //
 // Protocol (runner.mjs): {"id", "op": "load", "model", "threads"} -> {"session", "inputs",
 // "outputs"}; {"op": "run", "session", "inputs": {name: {type, dims, data (base64)}},
-// "warmup", "repeat", "return"} -> {"outputs": {...}, "latency_ms": [...]}; {"op": "unload"}.
+// "warmup", "repeat", "return"} -> {"outputs": {...}, "latency_ms": [...]}; {"op": "time", "runs":
+// [{"session", "inputs"}, ...], "warmup", "repeat"} -> {"latency_ms": [[...], ...]} (the sessions
+// in alternating passes); {"op": "unload"}.
 // Every reply carries "ok" and, when false, ONNX Runtime's own "error" message.
 #pragma once
 
@@ -15,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -63,8 +66,14 @@ class OnnxRuntimeProcess {
   // `return_outputs`.
   absl::StatusOr<RunResult> Run(int session, const std::map<std::string, RuntimeTensor>& inputs, int warmup = 0,
                                 int repeat = 1, bool return_outputs = true);
+  // Times several sessions, each on its own inputs, in alternating passes after each warms up
+  // `warmup` times; every timed run's milliseconds, per session in the order given.
+  absl::StatusOr<std::vector<std::vector<double>>> TimeInterleaved(
+      const std::vector<std::pair<int, std::map<std::string, RuntimeTensor>>>& runs, int warmup, int repeat);
   // Releases a session.
   absl::Status Unload(int session);
+  // True once the runner process has exited (a request found it gone): start a new one.
+  bool exited();
 
  private:
   OnnxRuntimeProcess() = default;

@@ -5,15 +5,18 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_split.h"
 #include "common/args.h"
 #include "common/channel.h"
 #include "common/log.h"
 #include "common/metrics_http.h"
 #include "common/signals.h"
 #include "worker/nn/device.h"
+#include "worker/runtime/available_runtimes.h"
 #include "worker/service/worker_loop.h"
 #include "worker/service/worker_metrics.h"
 
@@ -25,6 +28,7 @@ const std::vector<shrink::FlagSpec> kFlags = {
     {"slots", "tasks run at once", "1"},
     {"threads", "intra-op threads per task (0 = cores / slots)", "0"},
     {"device", "where models compute: cpu, or cuda:N with a CUDA LibTorch and a GPU", "cpu"},
+    {"runtimes", "runtimes to measure latency in, comma-separated: libtorch, onnxruntime (default: libtorch, plus onnxruntime when node and onnxruntime-node are installed)", ""},
     {"cache", "folder for fetched blobs and models", "/tmp/shrink-worker-cache"},
     {"name", "name shown in the coordinator's logs (default: host name)", ""},
     {"tls-ca", "PEM CA of the coordinator's certificate: connect with TLS", ""},
@@ -106,6 +110,16 @@ int Main(int argc, char** argv) {
   options.slots = static_cast<int>(*slots);
   options.threads = static_cast<int>(*threads);
   options.device = args->Get("device");
+  if (!args->Get("runtimes").empty()) {
+    std::vector<std::string> requested = absl::StrSplit(args->Get("runtimes"), ',', absl::SkipWhitespace());
+    // A simulated worker runs no model: it only needs known names.
+    auto runtimes = simulate >= 0 ? shrink::worker::CheckRuntimeNames(requested) : shrink::worker::ResolveRuntimes(requested);
+    if (!runtimes.ok()) {
+      std::cerr << "shrink-worker: --runtimes: " << runtimes.status().message() << "\n";
+      return 2;
+    }
+    options.runtimes = *runtimes;
+  }
   options.cache_dir = args->Get("cache");
   options.name = args->Get("name");
   if (options.name.empty()) {

@@ -9,6 +9,7 @@
 #include "common/blob_upload.h"
 #include "common/files.h"
 #include "common/model_files.h"
+#include "common/runtimes.h"
 #include "worker/export/export_model.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -62,6 +63,8 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
   SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<LoadedModel> loaded, LoadModel(task, stub));
   SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<const TaskData> data, LoadData(task, stub));
   const std::string split = SplitFor(task.kind());
+  const std::string runtime = RuntimeOrDefault(task.runtime());
+  if (!IsKnownRuntime(runtime)) return absl::InvalidArgumentError(absl::StrCat("unknown runtime '", runtime, "'"));
   // Evaluations and timings check the recall flag between batches and timed passes.
   EvalOptions eval = eval_options_;
   eval.recalled = recalled;
@@ -76,6 +79,7 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
                             Profile(*loaded->model, *data, eval, ProfileOptions()));
     description.set_bytes(baseline.bytes());
     *result.mutable_description() = description;
+    SHRINK_RETURN_IF_ERROR(TimeLatency(runtime, *loaded, nullptr, eval, &baseline, nullptr));
     *result.mutable_evaluation() = CompareToBaseline(baseline, baseline);
     return result;
   }
@@ -92,13 +96,7 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
   EvalOptions untimed = eval;
   untimed.time_latency = false;
   SHRINK_ASSIGN_OR_RETURN(v1::Metrics metrics, Evaluate(*compressed, *data, split, untimed));
-  // Latency drifts with load (other slots, other processes): time the baseline and the
-  // candidate in alternating passes so that the speedup compares like with like.
-  SHRINK_ASSIGN_OR_RETURN(LatencyPair latency, TimeInterleaved(*loaded->model, *compressed, eval));
-  baseline.set_latency_ms(latency.first_ms);
-  baseline.set_threads(latency.threads);
-  metrics.set_latency_ms(latency.second_ms);
-  metrics.set_threads(latency.threads);
+  SHRINK_RETURN_IF_ERROR(TimeLatency(runtime, *loaded, compressed.get(), eval, &baseline, &metrics));
   *result.mutable_evaluation() = CompareToBaseline(metrics, baseline);
   if (task.kind() == v1::Task::FINALIZE) {
     SHRINK_RETURN_IF_ERROR(MakeDirs(work_dir_));
@@ -128,6 +126,66 @@ absl::StatusOr<v1::TaskResult> TaskRunner::RunOrError(const v1::Task& task, v1::
     SHRINK_RETURN_IF_ERROR(s);
   }
   return result;
+}
+
+absl::Status TaskRunner::TimeLatency(const std::string& runtime, LoadedModel& loaded, const Model* candidate,
+                                     const EvalOptions& eval, v1::Metrics* baseline, v1::Metrics* metrics) {
+  LatencyPair latency;
+  if (runtime == kRuntimeOnnxRuntime) {
+    // The models as the artifact ships them (model.onnx), in the runtime it is deployed to.
+    SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<OnnxRuntimeModel> first, OnnxBaseline(loaded, eval));
+    if (candidate == nullptr) {
+      SHRINK_ASSIGN_OR_RETURN(latency.first_ms, TimeInOnnxRuntime(*first, eval));
+    } else {
+      SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<OnnxRuntimeModel> second,
+                              OnnxRuntimeModel::Open(first->process(), *candidate, eval, work_dir_));
+      SHRINK_ASSIGN_OR_RETURN(latency, TimeInterleavedInOnnxRuntime(*first, *second, eval));
+    }
+    latency.threads = first->threads();
+  } else if (candidate == nullptr) {
+    // DESCRIBE: Baseline() timed it alone already.
+    baseline->set_runtime(runtime);
+    return absl::OkStatus();
+  } else {
+    // Latency drifts with load (other slots, other processes): time the baseline and the
+    // candidate in alternating passes so that the speedup compares like with like.
+    SHRINK_ASSIGN_OR_RETURN(latency, TimeInterleaved(*loaded.model, *candidate, eval));
+  }
+  baseline->set_latency_ms(latency.first_ms);
+  baseline->set_threads(latency.threads);
+  baseline->set_runtime(runtime);
+  if (metrics != nullptr) {
+    metrics->set_latency_ms(latency.second_ms);
+    metrics->set_threads(latency.threads);
+    metrics->set_runtime(runtime);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<OnnxRuntimeProcess>> TaskRunner::OnnxRuntime() {
+  std::lock_guard<std::mutex> lock(onnx_mu_);
+  if (onnx_ == nullptr || onnx_->exited()) {
+    absl::StatusOr<std::unique_ptr<OnnxRuntimeProcess>> started = OnnxRuntimeProcess::Start();
+    if (!started.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("this worker cannot run onnxruntime: ", started.status().message()));
+    }
+    onnx_ = std::move(*started);
+  }
+  return onnx_;
+}
+
+absl::StatusOr<std::shared_ptr<OnnxRuntimeModel>> TaskRunner::OnnxBaseline(LoadedModel& loaded,
+                                                                          const EvalOptions& eval) {
+  SHRINK_ASSIGN_OR_RETURN(std::shared_ptr<OnnxRuntimeProcess> process, OnnxRuntime());
+  std::lock_guard<std::mutex> lock(loaded.onnx_mu);
+  if (loaded.onnx_baseline == nullptr || loaded.onnx_baseline->process() != process) {
+    loaded.onnx_baseline.reset();  // its session died with an earlier runner
+    SHRINK_ASSIGN_OR_RETURN(std::unique_ptr<OnnxRuntimeModel> opened,
+                            OnnxRuntimeModel::Open(process, *loaded.model, eval, work_dir_));
+    loaded.onnx_baseline = std::move(opened);
+  }
+  return loaded.onnx_baseline;
 }
 
 absl::StatusOr<std::shared_ptr<TaskRunner::LoadedModel>> TaskRunner::LoadModel(

@@ -4,8 +4,11 @@
 #include <chrono>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "common/api_names.h"
 #include "common/log.h"
+#include "common/runtimes.h"
+#include "worker/runtime/available_runtimes.h"
 
 namespace shrink::worker {
 
@@ -48,6 +51,12 @@ WorkerLoop::WorkerLoop(std::shared_ptr<grpc::Channel> channel, WorkerOptions opt
       metrics_(metrics),
       cache_(options_.cache_dir + "/blobs", metrics),
       runner_(&cache_, EvalOptionsFor(options_), options_.cache_dir, options_.device) {
+  runtimes_ = options_.runtimes;
+  if (runtimes_.empty()) {
+    runtimes_ = options_.simulate_seconds >= 0 ? std::vector<std::string>{kRuntimeLibTorch}
+                                              : ResolveRuntimes({}).value_or(std::vector<std::string>{kRuntimeLibTorch});
+  }
+  SHRINK_LOG(INFO) << options_.name << ": runtimes " << absl::StrJoin(runtimes_, ", ");
   if (options_.simulate_seconds >= 0) {
     simulator_ = std::make_unique<SimulatedRunner>(
         SimulateOptions{options_.simulate_seconds, options_.simulate_fail_rate}, options_.cache_dir + "/simulated");
@@ -87,6 +96,7 @@ void WorkerLoop::Run() {
     request.set_slots(std::max(1, options_.slots));
     request.set_device(options_.device);
     request.set_threads(EvalOptionsFor(options_).threads);
+    for (const std::string& name : runtimes_) request.add_runtimes(name);
     v1::RegisterWorkerResponse response;
     grpc::Status status = stub_->RegisterWorker(&register_context, request, &response);
     if (status.ok()) {

@@ -28,6 +28,9 @@ struct WorkerOptions {
   int slots = 1;                // tasks run at once
   int threads = 0;              // intra-op threads per task; 0 = cores / slots
   std::string device = "cpu";   // "cpu" | "cuda:N"
+  // Runtimes to advertise (common/runtimes.h), checked by the caller (ResolveRuntimes); empty =
+  // libtorch, plus onnxruntime when its runner starts here (simulate mode: libtorch only).
+  std::vector<std::string> runtimes;
   std::string cache_dir;        // blobs and materialised models
   double simulate_seconds = -1; // >= 0: answer with synthetic results after this delay, load no model
   double simulate_fail_rate = 0;  // simulate mode: fraction of evaluation attempts that fail
@@ -66,6 +69,7 @@ class WorkerLoop {
   WorkerMetrics* const metrics_;
   BlobCache cache_;
   TaskRunner runner_;
+  std::vector<std::string> runtimes_;  // advertised at every registration
   std::unique_ptr<SimulatedRunner> simulator_;  // set in simulate mode
 
   std::mutex mu_;

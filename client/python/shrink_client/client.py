@@ -113,15 +113,17 @@ class Client:
     def submit(self, model_dir: str, task: str = "fashion-mnist", target_size: float = 0.25,
                min_retention: float = 0.95, budget: int = 16, search: str = "random", seed: int = 0,
                request_id: str | None = None, name: str = "", max_in_flight: int = 0,
-               reward: RewardWeights | None = None, init_agent: str = "") -> Job:
-        """Uploads the model and task data, submits the job and returns it (the same job for a repeated request_id)."""
+               reward: RewardWeights | None = None, init_agent: str = "", runtime: str = "") -> Job:
+        """Uploads the model and task data, submits the job and returns it (the same job for a repeated request_id).
+
+        runtime: where latency is measured, "libtorch" or "onnxruntime" ("" = the coordinator's default, libtorch)."""
         # The task is resolved before the model uploads so a typo fails at once.
         data_files = task_files(task)
         spec = JobSpec(name=name, model_files=self.upload_model(model_dir),
                        task=types_pb2.TaskSpec(name=task, data_files=self.upload_files(data_files)),
                        goal=types_pb2.Goal(target_size=target_size, min_retention=min_retention),
                        budget=budget, search=search, seed=seed, client_request_id=request_id or "",
-                       max_in_flight=max_in_flight, init_agent=init_agent)
+                       max_in_flight=max_in_flight, init_agent=init_agent, runtime=runtime)
         if reward is not None:
             spec.reward.CopyFrom(reward)
         return self.submit_spec(spec)

@@ -113,6 +113,29 @@ async function serve() {
         }
         return reply;
       }
+      case 'time': {
+        // Several sessions timed in alternating passes (a, b, a, b, ...) after each warms up, so
+        // that a change of load slows all alike: {"runs": [{"session", "inputs"}, ...]}.
+        const runs = (request.runs ?? []).map((run) => {
+          const session = sessions.get(run.session);
+          if (!session) throw new Error(`no session ${run.session}`);
+          const feeds = {};
+          for (const [name, spec] of Object.entries(run.inputs ?? {})) feeds[name] = toTensor(name, spec);
+          return { session, feeds };
+        });
+        for (const run of runs) {
+          for (let i = 0; i < (request.warmup ?? 0); i++) await run.session.run(run.feeds);
+        }
+        const ms = runs.map(() => []);
+        for (let i = 0; i < Math.max(request.repeat ?? 1, 1); i++) {
+          for (let r = 0; r < runs.length; r++) {
+            const start = process.hrtime.bigint();
+            await runs[r].session.run(runs[r].feeds);
+            ms[r].push(Number(process.hrtime.bigint() - start) / 1e6);
+          }
+        }
+        return { latency_ms: ms };
+      }
       case 'unload': {
         const session = sessions.get(request.session);
         if (session) await session.release();
