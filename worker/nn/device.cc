@@ -70,6 +70,7 @@ int ConfigureTorch(int threads) {
   const int wanted = threads > 0 ? threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   if (at::get_num_threads() != wanted) at::set_num_threads(wanted);
   (void)UseOnednnEngine();  // builds without ONEDNN fail later, where int8 is actually needed
+  RetainFreedMemory();
   return at::get_num_threads();
 }
 
