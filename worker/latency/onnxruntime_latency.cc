@@ -1,5 +1,6 @@
 #include "worker/latency/onnxruntime_latency.h"
 
+#include <algorithm>
 #include <thread>
 #include <utility>
 #include <vector>
