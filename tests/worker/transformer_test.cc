@@ -65,6 +65,9 @@ TEST(TransformerConfigTest, RejectsMissingAndInconsistentFields) {
                            R"("intermediate_size":64,"max_position_embeddings":16)";
   EXPECT_THAT(Error("{" + bert + "}"), AllOf(HasSubstr("config.json"), HasSubstr("num_hidden_layers"), HasSubstr("missing")));
   EXPECT_THAT(Error("{" + bert + R"(,"num_hidden_layers":-1})"), HasSubstr("positive integer"));
+  // A corrupt count is refused before the per-layer shapes are allocated (found by the fuzzer).
+  EXPECT_THAT(Error("{" + bert + R"(,"num_hidden_layers":1099511627776})"),
+              AllOf(HasSubstr("num_hidden_layers"), HasSubstr("at most 1024 layers")));
   EXPECT_THAT(Error(R"({"model_type":"bert","vocab_size":10,"hidden_size":30,"num_hidden_layers":1,)"
                     R"("num_attention_heads":4,"intermediate_size":64,"max_position_embeddings":16})"),
               AllOf(HasSubstr("num_attention_heads"), HasSubstr("does not divide")));

@@ -7,6 +7,11 @@
 namespace shrink::worker {
 namespace {
 
+// The most blocks a config may declare (the largest public models have about 100); more is
+// taken for a corrupt file rather than allocated.
+constexpr int64_t kMaxTransformerLayers = 1024;
+
+
 using Json = nlohmann::json;
 using OrderedJson = nlohmann::ordered_json;
 
@@ -130,6 +135,10 @@ absl::StatusOr<TransformerConfig> ParseTransformerConfig(const std::string& text
   if (!(s = assign(c.vocab_size, r.Positive("vocab_size"))).ok()) return s;
   if (!(s = assign(c.hidden, r.Positive(f.hidden))).ok()) return s;
   if (!(s = assign(c.num_layers, r.Positive(f.layers))).ok()) return s;
+  // The per-layer shapes are allocated next: a corrupt count must not ask for terabytes.
+  if (c.num_layers > kMaxTransformerLayers) {
+    return r.Error(f.layers, absl::StrCat("is ", c.num_layers, "; at most ", kMaxTransformerLayers, " layers are supported"));
+  }
   if (!(s = assign(c.num_heads, r.Positive(f.heads))).ok()) return s;
   if (!(s = assign(c.max_positions, r.Positive(f.positions))).ok()) return s;
   if (c.family == TransformerFamily::kGpt2) {
