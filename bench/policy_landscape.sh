@@ -5,14 +5,14 @@
 # the uniform recipe for a search to find?": uniform rungs next to the same bytes spent
 # unevenly (FFN vs attention, early vs late blocks), wider bits in the blocks with 4-bit
 # embeddings, and whole blocks removed.
-# Usage: bench/policy_landscape.sh [bert|bert-deep]   Env: KEEP (folder for the runs),
+# Usage: bench/policy_landscape.sh [bert|bert-deep|bert-lexname]   Env: KEEP (folder for the runs),
 # THREADS (1), ROUNDS (5), RUNS (15). Reports figures only; it never fails on a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-bert}
 case $MODEL in
-  bert | bert-deep) ;;  # the policies below name BERT's layers
-  *) echo "policy_landscape.sh: the model must be bert or bert-deep, not '$MODEL'" >&2; exit 2 ;;
+  bert | bert-deep | bert-lexname) ;;  # the policies below name BERT's layers
+  *) echo "policy_landscape.sh: the model must be bert, bert-deep or bert-lexname, not '$MODEL'" >&2; exit 2 ;;
 esac
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}

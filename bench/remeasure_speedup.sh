@@ -6,7 +6,7 @@
 # A job measures its final speedup once, at whatever the load was; this gives a steadier figure.
 # RUNTIME=onnxruntime times each model's model.onnx in ONNX Runtime instead (the baseline exported
 # once with `shrink export`; the runner's CLI, the same batch shapes: 32 images, 8 x 128 tokens).
-# Usage: bench/remeasure_speedup.sh RUN_DIR cnn|bert|bert-deep   Env: THREADS (1), ROUNDS (5), RUNS (15),
+# Usage: bench/remeasure_speedup.sh RUN_DIR cnn|bert|bert-deep|bert-lexname|gpt2   Env: THREADS (1), ROUNDS (5), RUNS (15),
 # RUNTIME (libtorch | onnxruntime)
 # Reports figures only; it never fails on a time.
 set -euo pipefail

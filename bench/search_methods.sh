@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compresses a reference model (MODEL=cnn|bert|bert-deep|gpt2, default cnn) with every
+# Compresses a reference model (MODEL=cnn|bert|bert-deep|bert-lexname|gpt2, default cnn) with every
 # search method (uniform, random, evolution, ddpg) under the same evaluation
 # budget, for several seeds, and
 # prints a Markdown table of medians (test split, measured against the
@@ -7,7 +7,7 @@
 # evaluation per method, and the size-retention point of every candidate
 # (read from each job's manifest.json).
 # Usage: bench/search_methods.sh [BUDGET] [SEEDS] [TARGET_SIZE] [MIN_RETENTION] [SVG]
-# Env: MODEL (cnn | bert | bert-deep | gpt2), METHODS, SLOTS (candidates in flight, default 2),
+# Env: MODEL (cnn | bert | bert-deep | bert-lexname | gpt2), METHODS, SLOTS (candidates in flight, default 2),
 # RUNTIME (libtorch | onnxruntime, default libtorch: where every latency is measured),
 # KEEP (a folder to keep the runs in: results, manifests and compressed models).
 # Reports figures only; it never fails on a time.
