@@ -49,14 +49,27 @@ for probe, (att, ffn, bits) in probes.items():
         json.dump({"layers": layers}, open(f"{out}/{probe}-{i}.json", "w"), indent=1)
 PY
 
-# Latency is not what this bench asks, so the timed pass is kept small (1 sequence of 16 tokens).
+# Latency is not what this bench asks, so every timed pass is small (1 sequence of 16 tokens).
+# A policy that neither distills nor quantizes with GPTQ (which calibrates on the task's data)
+# is only written by `shrink apply` and scored by `shrink eval`, so the baseline is not scored
+# again beside it.
+small_timing=(--threads "$THREADS" --latency-batch 1 --seq-len 16)
+score() {  # score MODEL_DIR OUT_JSON: accuracy on the validation split
+  "$SHRINK" eval --model "$1" --task "$TASK" --split validation --runs 1 "${small_timing[@]}" --json > "$2.part"
+  mv "$2.part" "$2"
+}
+[ -f "$OUT/baseline.json" ] || score "$MODEL_DIR" "$OUT/baseline.json"
 for file in "$OUT"/policies/*.json; do
   name=$(basename "$file" .json)
   [ -f "$OUT/$name.json" ] && continue  # KEEP: resume an interrupted run
-  "$SHRINK" apply --model "$MODEL_DIR" --policy "$file" --out "$OUT/$name" --task "$TASK" \
-    --split validation --distill-steps "$DISTILL_STEPS" --threads "$THREADS" \
-    --latency-batch 1 --seq-len 16 --json > "$OUT/$name.json.part"
-  mv "$OUT/$name.json.part" "$OUT/$name.json"
+  if [ "$DISTILL_STEPS" -gt 0 ] || [[ $name == bits4-* ]]; then
+    "$SHRINK" apply --model "$MODEL_DIR" --policy "$file" --out "$OUT/$name" --task "$TASK" \
+      --split validation --distill-steps "$DISTILL_STEPS" "${small_timing[@]}" --json > "$OUT/$name.json.part"
+    mv "$OUT/$name.json.part" "$OUT/$name.json"
+  else
+    "$SHRINK" apply --model "$MODEL_DIR" --policy "$file" --out "$OUT/$name" "${small_timing[@]}" > /dev/null
+    score "$OUT/$name" "$OUT/$name.json"
+  fi
   rm -rf "${OUT:?}/$name"  # the model itself is not needed
 done
 
@@ -65,9 +78,9 @@ import json, statistics, sys
 out, model, config, distill_steps = sys.argv[1:]
 blocks = json.load(open(config))["num_hidden_layers"]
 probes = [("remove", "block removed"), ("heads75", "75% of its heads pruned"), ("bits4", "4-bit only")]
-r = {p: [100 * json.load(open(f"{out}/{p}-{i}.json"))["retention"] for i in range(blocks)] for p, _ in probes}
-first = json.load(open(f"{out}/remove-0.json"))
-print(f"{model} ({blocks} blocks, accuracy {100 * first['baseline']['accuracy']:.2f}% on the validation split): "
+base = json.load(open(f"{out}/baseline.json"))["accuracy"]
+r = {p: [100 * json.load(open(f"{out}/{p}-{i}.json"))["accuracy"] / base for i in range(blocks)] for p, _ in probes}
+print(f"{model} ({blocks} blocks, accuracy {100 * base:.2f}% on the validation split): "
       f"retention % with only block i changed, {distill_steps} distillation steps")
 print()
 print("| block | " + " | ".join(label for _, label in probes) + " |")
