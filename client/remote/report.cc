@@ -79,6 +79,7 @@ std::string FormatJobJson(const v1::Job& job) {
   j["job"] = job.id();
   j["state"] = JobStateName(job.state());
   j["goal_met"] = job.goal_met();
+  j["runtime"] = RuntimeOrDefault(job.spec().runtime());  // where latency_ms and speedup were timed
   j["evaluated"] = job.evaluated();
   j["policy"] = nlohmann::json::parse(PolicyToJson(job.best().policy()));
   if (!job.error().empty()) j["error"] = job.error();

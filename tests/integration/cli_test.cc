@@ -27,6 +27,7 @@ TEST(CliTest, EmbeddedCompressRunsWithoutServersAndTheResultLoads) {
   auto result = nlohmann::json::parse(compressed.out);
   EXPECT_EQ(result["state"], "succeeded");
   EXPECT_EQ(result["evaluated"], 3);
+  EXPECT_EQ(result["runtime"], "libtorch");
   EXPECT_LE(result["size_ratio"].get<double>(), 0.25);
   EXPECT_GT(result["retention"].get<double>(), 0.0);
   // The state folder holds the job database and the blobs, as a server's would.
