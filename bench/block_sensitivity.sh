@@ -10,10 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-bert}
-case $MODEL in
-  bert | bert-deep | bert-lexname) ;;  # the policies below name BERT's layers
-  *) echo "block_sensitivity.sh: the model must be bert, bert-deep or bert-lexname, not '$MODEL'" >&2; exit 2 ;;
-esac
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
 THREADS=${THREADS:-1}
@@ -22,7 +18,7 @@ DISTILL_STEPS=${DISTILL_STEPS:-0}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 use_out_dir
-reference_model "$MODEL"
+bert_reference "$MODEL" block_sensitivity.sh  # the policies below name BERT's layers
 
 # One policy file per (probe, block) in $OUT/policies, named PROBE-I.json.
 mkdir -p "$OUT/policies"

@@ -34,3 +34,12 @@ reference_model() {
     esac
   fi
 }
+
+# bert_reference NAME SCRIPT: reference_model for a benchmark whose policies name BERT's
+# layers; any other NAME is refused in SCRIPT's name.
+bert_reference() {
+  case $1 in
+    bert | bert-deep | bert-lexname) reference_model "$1" ;;
+    *) echo "$2: the model must be bert, bert-deep or bert-lexname, not '$1'" >&2; exit 2 ;;
+  esac
+}

@@ -10,10 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-bert}
-case $MODEL in
-  bert | bert-deep | bert-lexname) ;;  # the policies below name BERT's layers
-  *) echo "policy_landscape.sh: the model must be bert, bert-deep or bert-lexname, not '$MODEL'" >&2; exit 2 ;;
-esac
 SHRINK=build/bin/shrink
 CACHE=${SHRINK_CACHE:-$HOME/.cache/shrink}
 THREADS=${THREADS:-1}
@@ -21,7 +17,7 @@ THREADS=${THREADS:-1}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 use_out_dir
-reference_model "$MODEL"
+bert_reference "$MODEL" policy_landscape.sh  # the policies below name BERT's layers
 
 # One policy file per name in $OUT/policies: 4 bits everywhere unless named otherwise;
 # "attention" and "ffn" prune ratios per block (0.9 on both removes the block).
