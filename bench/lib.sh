@@ -28,7 +28,7 @@ reference_model() {
   if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
     case $1 in
       cnn) "$SHRINK" train --arch cnn --data fashion-mnist --out "$MODEL_DIR" ;;
-      bert-deep) "$SHRINK" train --arch bert --preset deep --data fortunes-topic --out "$MODEL_DIR" --threads 2 ;;
+      bert-deep) "$SHRINK" train --arch bert --preset deep --data fortunes-topic --out "$MODEL_DIR" --threads 1 ;;
       bert-lexname) "$SHRINK" train --arch bert --preset deep --data wordnet-lexname --epochs 3 --out "$MODEL_DIR" --threads 1 ;;
       *) bash bench/transformers.sh train ;;
     esac
